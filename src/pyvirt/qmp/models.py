@@ -1,0 +1,127 @@
+"""Typed results of QMP queries, and their parsers.
+
+Together with :mod:`pyvirt.qmp.monitor`, this is the only module that sees raw QMP
+replies. Every parser takes the untyped JSON value QEMU returned and either builds a
+frozen model or raises :class:`~pyvirt.errors.MonitorError`: a reply of the wrong shape
+means the binary is not the QEMU we think it is, and must not surface as a ``KeyError``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from pyvirt.errors import MonitorError
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True, order=True)
+class QemuVersion:
+    """QEMU's version triple (``query-version`` -> ``qemu``)."""
+
+    major: int
+    minor: int
+    micro: int
+
+    def as_tuple(self) -> tuple[int, int, int]:
+        return (self.major, self.minor, self.micro)
+
+    def __str__(self) -> str:
+        return f"{self.major}.{self.minor}.{self.micro}"
+
+
+@dataclass(frozen=True)
+class MachineInfo:
+    """One entry of ``query-machines``.
+
+    ``alias`` is the short name (``q35``, ``pc``) that points at the newest versioned
+    machine; ``is_default`` marks the machine QEMU uses without ``-machine``.
+    """
+
+    name: str
+    alias: str | None = None
+    is_default: bool = False
+
+
+@dataclass(frozen=True)
+class KvmInfo:
+    """``query-kvm``: ``present`` = KVM support compiled in, ``enabled`` = accelerator in use."""
+
+    present: bool
+    enabled: bool
+
+
+# --- shape checks --------------------------------------------------------------------
+
+
+def _as_object(value: object, what: str) -> Mapping[str, object]:
+    if not isinstance(value, Mapping):
+        raise MonitorError(f"unexpected QMP reply for {what}: expected an object")
+    return value
+
+
+def _as_list(value: object, what: str) -> Sequence[object]:
+    if not isinstance(value, list):
+        raise MonitorError(f"unexpected QMP reply for {what}: expected an array")
+    return value
+
+
+def _member(obj: Mapping[str, object], key: str, kind: type[_T], what: str) -> _T:
+    value = obj.get(key)
+    # bool is a subclass of int; a version number must not silently accept true/false
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise MonitorError(
+            f"unexpected QMP reply for {what}: member '{key}' is missing or not {kind.__name__}"
+        )
+    return value
+
+
+def _bool(obj: Mapping[str, object], key: str, what: str, default: bool | None = None) -> bool:
+    if default is not None and key not in obj:
+        return default  # optional members are simply absent in QMP, never null
+    return _member(obj, key, bool, what)
+
+
+# --- parsers -------------------------------------------------------------------------
+
+
+def parse_version(reply: object) -> QemuVersion:
+    """Parse a ``query-version`` reply. :raises MonitorError: on an unexpected shape."""
+    what = "query-version"
+    qemu = _as_object(_as_object(reply, what).get("qemu"), what)
+    return QemuVersion(_member(qemu, "major", int, what), _member(qemu, "minor", int, what),
+                       _member(qemu, "micro", int, what))
+
+
+def parse_machines(reply: object) -> tuple[MachineInfo, ...]:
+    """Parse a ``query-machines`` reply, sorted by name (QEMU's order is hash order).
+
+    :raises MonitorError: on an unexpected shape.
+    """
+    what = "query-machines"
+    machines = []
+    for item in _as_list(reply, what):
+        entry = _as_object(item, what)
+        alias = _member(entry, "alias", str, what) if "alias" in entry else None
+        machines.append(MachineInfo(_member(entry, "name", str, what), alias,
+                                    _bool(entry, "is-default", what, default=False)))
+    return tuple(sorted(machines, key=lambda m: m.name))
+
+
+def parse_kvm(reply: object) -> KvmInfo:
+    """Parse a ``query-kvm`` reply. :raises MonitorError: on an unexpected shape."""
+    what = "query-kvm"
+    obj = _as_object(reply, what)
+    return KvmInfo(present=_bool(obj, "present", what), enabled=_bool(obj, "enabled", what))
+
+
+def parse_property_names(reply: object) -> tuple[str, ...]:
+    """Parse a ``device-list-properties`` reply into sorted property names.
+
+    :raises MonitorError: on an unexpected shape.
+    """
+    what = "device-list-properties"
+    names = {_member(_as_object(item, what), "name", str, what) for item in _as_list(reply, what)}
+    return tuple(sorted(names))

@@ -1,0 +1,225 @@
+"""The typed QMP facade: one :class:`Monitor` per QEMU monitor socket.
+
+This module and :mod:`pyvirt.qmp.models` are the only places in pyvirt that see raw QMP.
+``qemu.qmp`` has no type stubs, so its objects are ``Any``; they stay inside
+:class:`Monitor` and every public method returns a model from :mod:`pyvirt.qmp.models`
+or a plain Python value. Every ``qemu.qmp`` failure leaves as a
+:class:`~pyvirt.errors.MonitorError`.
+
+To add a command: write a parser in ``models.py`` and a three-line method here that
+calls :meth:`Monitor._execute` and the parser.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import Callable, Mapping
+from types import TracebackType
+
+from qemu.qmp import ConnectError, ExecInterruptedError, ExecuteError, QMPClient, QMPError
+from qemu.qmp import Runstate as _Runstate
+
+from pyvirt.errors import MonitorError
+from pyvirt.qmp.models import (
+    KvmInfo,
+    MachineInfo,
+    QemuVersion,
+    parse_kvm,
+    parse_machines,
+    parse_property_names,
+    parse_version,
+)
+
+# QEMU creates its socket a few tens of ms after spawn; start polling fast, then back off
+# so a slow start does not cost a busy loop.
+_CONNECT_FIRST_DELAY = 0.005
+_CONNECT_MAX_DELAY = 0.05
+
+
+class CommandFailedError(MonitorError):
+    """QEMU received a command and answered with an error.
+
+    ``error_class`` is QMP's class (``GenericError``, ``DeviceNotFound``,
+    ``CommandNotFound`` ...), for callers that react to one specific failure.
+    """
+
+    def __init__(self, command: str, error_class: str, description: str) -> None:
+        self.command = command
+        self.error_class = error_class
+        self.description = description
+        super().__init__(f"QEMU command '{command}' failed: {description} ({error_class})")
+
+
+def _is_not_listening_yet(err: BaseException) -> bool:
+    """True for the connect failures that mean "QEMU has not created the socket yet"."""
+    cause = getattr(err, "exc", None)  # ConnectError wraps the root cause in .exc
+    return isinstance(cause, FileNotFoundError | ConnectionRefusedError)
+
+
+class Monitor:
+    """An asyncio QMP connection to one QEMU.
+
+    Not thread-safe; use it from one event loop. ``qemu.qmp`` queues every event on its
+    default listener until someone drains it; this is harmless for short conversations
+    (probing) but a long-lived connection must consume events (to be added with the
+    runtime).
+    """
+
+    def __init__(self, name: str = "pyvirt") -> None:
+        self._client = QMPClient(name)
+        self._socket_path: str | None = None
+
+    @property
+    def connected(self) -> bool:
+        """True while a QMP session is established and not torn down."""
+        return bool(self._client.runstate == _Runstate.RUNNING)
+
+    async def connect(
+        self,
+        socket_path: str | os.PathLike[str],
+        timeout: float = 10.0,
+        alive: Callable[[], bool] | None = None,
+    ) -> None:
+        """Connect to QEMU's QMP server socket and negotiate capabilities.
+
+        QEMU started with ``server=on,wait=off`` creates the socket shortly after spawn,
+        so a missing or refusing socket is retried until *timeout* seconds have passed.
+        *alive* is polled between attempts; when it returns False (the process died) the
+        wait ends at once instead of running out the timeout.
+
+        :raises MonitorError: on timeout, when *alive* reports the process gone, or when
+            the socket exists but no QMP session can be established.
+        """
+        path = os.fspath(socket_path)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        delay = _CONNECT_FIRST_DELAY
+        last_error = "socket not created yet"
+        while True:
+            if alive is not None and not alive():
+                raise MonitorError(f"QEMU exited before its monitor at {path} accepted a "
+                                   f"connection (last attempt: {last_error})")
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise MonitorError(f"timed out after {timeout:g}s waiting for the QEMU "
+                                   f"monitor at {path} ({last_error})")
+            # Checked first because every failed qemu.qmp connect logs at ERROR level.
+            if os.path.exists(path):
+                failure = await self._attempt_connect(path, remaining, alive)
+                if failure is None:
+                    self._socket_path = path
+                    return
+                last_error = failure
+            await asyncio.sleep(min(delay, max(0.0, deadline - loop.time())))
+            delay = min(delay * 2, _CONNECT_MAX_DELAY)
+
+    async def _attempt_connect(
+        self, path: str, timeout: float, alive: Callable[[], bool] | None
+    ) -> str | None:
+        """One connection attempt: None on success, else why it is worth retrying.
+
+        :raises MonitorError: for a failure that retrying will not cure.
+        """
+        try:
+            # Bounded: a socket that accepts but never greets (another client holds
+            # QEMU's single QMP connection) would otherwise hang here.
+            async with asyncio.timeout(timeout):
+                await self._client.connect(path)
+        except TimeoutError:
+            return "no QMP greeting"
+        except ConnectError as err:
+            # A dying QEMU also makes the session fail; the caller then reports the death.
+            if _is_not_listening_yet(err) or (alive is not None and not alive()):
+                return str(err)
+            raise MonitorError(f"cannot connect to the QEMU monitor at {path}: {err}") from err
+        except QMPError as err:  # StateError: this Monitor is already connected
+            raise MonitorError(f"cannot connect to the QEMU monitor at {path}: {err}") from err
+        return None
+
+    async def close(self) -> None:
+        """Disconnect; safe to call at any time, also twice and after QEMU has exited.
+
+        ``qemu.qmp`` re-raises from ``disconnect()`` whatever stopped its reader task,
+        which is ``EOFError`` (or a reset) whenever QEMU exited first. At close time
+        that is the expected outcome, not an error, so it is swallowed.
+        """
+        if self._client.runstate == _Runstate.IDLE:
+            return
+        with contextlib.suppress(EOFError, OSError, QMPError):
+            await self._client.disconnect()
+
+    async def __aenter__(self) -> Monitor:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def _execute(
+        self,
+        cmd: str,
+        args: Mapping[str, object] | None = None,
+        *,
+        hangup_ok: bool = False,
+    ) -> object:
+        """Run one QMP command and return its raw ``return`` value.
+
+        *hangup_ok* is for commands after which QEMU may close the connection before the
+        reply arrives (``quit``): the hang-up then counts as success and None is returned.
+
+        :raises CommandFailedError: when QEMU answers with an error.
+        :raises MonitorError: when the command could not be sent or its answer was lost.
+        """
+        try:
+            reply: object = await self._client.execute(cmd, dict(args) if args else None)
+        except ExecuteError as err:
+            raise CommandFailedError(cmd, str(err.error_class), str(err)) from err
+        except (ExecInterruptedError, EOFError, ConnectionError) as err:
+            if hangup_ok:
+                return None
+            raise MonitorError(f"QEMU closed the monitor during '{cmd}'") from err
+        except QMPError as err:  # StateError (not connected), protocol errors
+            where = self._socket_path or "(not connected)"
+            raise MonitorError(f"QMP command '{cmd}' on {where} failed: {err}") from err
+        return reply
+
+    # --- typed commands ----------------------------------------------------------------
+
+    async def query_version(self) -> QemuVersion:
+        """QEMU's version. :raises MonitorError: on failure or an unexpected reply."""
+        return parse_version(await self._execute("query-version"))
+
+    async def query_machines(self) -> tuple[MachineInfo, ...]:
+        """Machine types, sorted by name. :raises MonitorError: on failure."""
+        return parse_machines(await self._execute("query-machines"))
+
+    async def query_kvm(self) -> KvmInfo:
+        """KVM support and use. :raises MonitorError: on failure."""
+        return parse_kvm(await self._execute("query-kvm"))
+
+    async def device_list_properties(self, typename: str) -> tuple[str, ...] | None:
+        """Sorted property names of device type *typename*, or None when this QEMU has
+        no such device type (QMP ``DeviceNotFound``).
+
+        :raises MonitorError: on any other failure (e.g. an abstract type name).
+        """
+        try:
+            reply = await self._execute("device-list-properties", {"typename": typename})
+        except CommandFailedError as err:
+            if err.error_class == "DeviceNotFound":
+                return None
+            raise
+        return parse_property_names(reply)
+
+    async def quit(self) -> None:
+        """Ask QEMU to exit. The caller still reaps the process and calls :meth:`close`.
+
+        :raises MonitorError: when the command could not be sent.
+        """
+        await self._execute("quit", hangup_ok=True)
