@@ -1,0 +1,219 @@
+"""libvirt's PCI address assignment for q35 and i440fx (pure).
+
+q35: every PCI Express endpoint without an address gets its own ``pcie-root-port``
+(slot 0 of that port); root ports are packed as functions 0-7 of consecutive slots on
+``pcie.0`` starting at slot 1, with ``chassis`` = controller index and ``port`` =
+slot*8+function. A new domain whose root ports were all added here gets one spare port,
+so one device can be hot-plugged later. Conventional PCI devices go behind an added
+``pcie-to-pci-bridge``. i440fx: first free slot on bus 0 from slot 2 (slot 1 holds the
+PIIX3 IDE and USB functions). Devices are handled in libvirt's category order (reference
+C.3); explicit addresses are kept and reserved first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from pyvirt.domain.model import (
+    Controller,
+    ControllerType,
+    DiskBus,
+    Domain,
+    InputBus,
+    InterfaceType,
+    PciHostdev,
+    PciModel,
+)
+from pyvirt.errors import ConfigUnsupportedError
+from pyvirt.qemu.machine import PCIE_NIC_MODELS, is_i440fx, is_q35
+from pyvirt.qemu.postparse import insert_controller
+from pyvirt.types import PciAddress
+
+_LISTS = ("controllers", "interfaces", "disks", "hostdevs", "rngs", "inputs")
+_PCIE_CONTROLLER_MODELS = frozenset({"qemu-xhci", "nec-xhci", "virtio-scsi"})
+_Q35_RESERVED_SLOTS = frozenset({0, 0x1F})
+
+
+@dataclass
+class _Request:
+    """One device that needs a PCI address: where it lives and whether it is PCIe."""
+
+    where: str  # a Devices field name, or "memballoon"
+    index: int
+    pcie: bool
+
+
+@dataclass
+class _State:
+    devices: dict[str, list[Any]]
+    balloon: Any
+    used: set[tuple[int, int, int]] = field(default_factory=set)
+
+
+def _requests(domain: Domain) -> list[_Request]:
+    """Devices without an address, in libvirt's category order."""
+    d = domain.devices
+    reqs: list[_Request] = []  # PCI controllers themselves: see _address_root_ports
+    for i, nic in enumerate(d.interfaces):
+        if nic.type is not InterfaceType.HOSTDEV and nic.address is None:
+            reqs.append(_Request("interfaces", i, (nic.model or "") in PCIE_NIC_MODELS))
+    for i, ctl in enumerate(d.controllers):
+        if ctl.address is None and ctl.type in (ControllerType.USB, ControllerType.SCSI) \
+                and ctl.model != "none":
+            reqs.append(_Request("controllers", i, (ctl.model or "") in _PCIE_CONTROLLER_MODELS))
+    for i, disk in enumerate(d.disks):
+        if disk.target_bus is DiskBus.VIRTIO and disk.address is None:
+            reqs.append(_Request("disks", i, True))
+    for i, nic in enumerate(d.interfaces):
+        if nic.type is InterfaceType.HOSTDEV and nic.address is None:
+            reqs.append(_Request("interfaces", i, True))
+    for i, dev in enumerate(d.hostdevs):
+        if isinstance(dev, PciHostdev) and dev.address is None:
+            reqs.append(_Request("hostdevs", i, True))
+    if d.memballoon is not None and d.memballoon.model == "virtio" \
+            and d.memballoon.address is None:
+        reqs.append(_Request("memballoon", 0, True))
+    reqs += [_Request("rngs", i, True) for i, r in enumerate(d.rngs) if r.address is None]
+    reqs += [_Request("inputs", i, True) for i, inp in enumerate(d.inputs)
+             if inp.bus is InputBus.VIRTIO and inp.address is None]
+    return reqs
+
+
+def _mark_explicit(domain: Domain, state: _State) -> None:
+    d = domain.devices
+    addressed: list[Any] = [*d.controllers, *d.interfaces, *d.disks, *d.hostdevs, *d.rngs,
+                            *d.inputs, d.memballoon]
+    for dev in addressed:
+        addr = getattr(dev, "address", None)
+        if isinstance(addr, PciAddress):
+            state.used.add((addr.bus, addr.slot, addr.function))
+
+
+def _set_address(state: _State, req: _Request, addr: PciAddress) -> None:
+    state.used.add((addr.bus, addr.slot, addr.function))
+    if req.where == "memballoon":
+        state.balloon = replace(state.balloon, address=addr)
+    else:
+        items = state.devices[req.where]
+        items[req.index] = replace(items[req.index], address=addr)
+
+
+def _free_root_slot(state: _State, reserved: frozenset[int]) -> tuple[int, int]:
+    for slot in range(1, 32):
+        if slot in reserved:
+            continue
+        for fn in range(8):
+            if (0, slot, fn) not in state.used:
+                return slot, fn
+    raise ConfigUnsupportedError("No more available PCI slots")
+
+
+def _place_q35(domain: Domain, reqs: list[_Request], state: _State) -> list[Controller]:
+    controllers: list[Controller] = state.devices["controllers"]
+    ports = [c for c in controllers if c.model == PciModel.PCIE_ROOT_PORT.value]
+    had_ports = bool(ports)
+    free_ports = [c.index for c in ports if (c.index, 0, 0) not in state.used]
+    next_index = max((c.index for c in controllers if c.type is ControllerType.PCI),
+                     default=0) + 1
+    bridge = next((c for c in controllers if c.model == PciModel.PCIE_TO_PCI_BRIDGE.value),
+                  None)
+    new_ports: list[Controller] = []
+
+    def take_port() -> int:
+        nonlocal next_index
+        if free_ports:
+            return free_ports.pop(0)
+        port = Controller(ControllerType.PCI, next_index, model="pcie-root-port",
+                          model_name="pcie-root-port")
+        new_ports.append(port)
+        next_index += 1
+        return port.index
+
+    legacy = [r for r in reqs if not r.pcie and r.where != "controllers"]
+    if legacy and bridge is None:
+        bridge = Controller(ControllerType.PCI, next_index, model="pcie-to-pci-bridge",
+                            model_name="pcie-pci-bridge")
+        next_index += 1
+        bridge = replace(bridge, address=PciAddress(0, take_port(), 0, 0))
+        state.used.add((bridge.address.bus, 0, 0))  # type: ignore[union-attr]
+        new_ports.append(bridge)
+    for req in reqs:
+        if req.pcie:
+            _set_address(state, req, PciAddress(0, take_port(), 0, 0))
+        elif bridge is not None:
+            slot = next((s for s in range(1, 32) if (bridge.index, s, 0) not in state.used),
+                        None)
+            if slot is None:
+                raise ConfigUnsupportedError("No more available PCI slots")
+            _set_address(state, req, PciAddress(0, bridge.index, slot, 0))
+    if not had_ports and any(p.model == "pcie-root-port" for p in new_ports):
+        take_port()  # the spare, for hot-plug
+    return new_ports
+
+
+def _address_root_ports(state: _State, new: list[Controller]) -> list[Controller]:
+    """Give new root ports their pcie.0 slot/function, chassis and port numbers."""
+    placed = []
+    for ctl in new:
+        if ctl.model != "pcie-root-port":
+            placed.append(ctl)
+            continue
+        slot, fn = _free_root_slot(state, _Q35_RESERVED_SLOTS)
+        state.used.add((0, slot, fn))
+        placed.append(replace(ctl, chassis=ctl.index, port=slot * 8 + fn,
+                              address=PciAddress(0, 0, slot, fn)))
+    slots: dict[int, int] = {}
+    for ctl in placed:
+        if isinstance(ctl.address, PciAddress) and ctl.address.bus == 0:
+            slots[ctl.address.slot] = slots.get(ctl.address.slot, 0) + 1
+    return [replace(c, address=replace(c.address, multifunction=True))
+            if isinstance(c.address, PciAddress) and c.address.bus == 0
+            and c.address.function == 0 and slots.get(c.address.slot, 0) > 1 else c
+            for c in placed]
+
+
+def _place_i440fx(reqs: list[_Request], state: _State) -> None:
+    controllers = state.devices["controllers"]
+    for i, ctl in enumerate(controllers):  # PIIX3 functions of slot 1
+        fixed = {(ControllerType.IDE, 0): 1, (ControllerType.USB, 0): 2}.get(
+            (ctl.type, ctl.index))
+        if fixed and ctl.address is None and ctl.model in (None, "piix3-uhci"):
+            controllers[i] = replace(ctl, address=PciAddress(0, 0, 1, fixed))
+    reqs = [r for r in reqs if r.where != "controllers"
+            or state.devices["controllers"][r.index].address is None]
+    state.used.update({(0, 0, 0), (0, 1, 0), (0, 1, 1), (0, 1, 2), (0, 1, 3)})
+    for req in reqs:
+        slot = next((s for s in range(2, 32) if (0, s, 0) not in state.used), None)
+        if slot is None:
+            raise ConfigUnsupportedError("No more available PCI slots")
+        _set_address(state, req, PciAddress(0, 0, slot, 0))
+
+
+def assign_pci_addresses(domain: Domain) -> Domain:
+    """Return *domain* with every PCI device addressed and root ports added.
+
+    :raises ConfigUnsupportedError: when the machine runs out of slots.
+    """
+    d = domain.devices
+    state = _State({name: list(getattr(d, name)) for name in _LISTS}, d.memballoon)
+    _mark_explicit(domain, state)
+    reqs = _requests(domain)
+    controllers: tuple[Controller, ...]
+    if is_q35(domain.os.machine):
+        existing = state.devices["controllers"]
+        for i, ctl in enumerate(existing):
+            if ctl.model == PciModel.PCIE_ROOT_PORT.value and ctl.address is None:
+                existing[i] = _address_root_ports(state, [ctl])[0]
+        new = _address_root_ports(state, _place_q35(domain, reqs, state))
+        controllers = tuple(state.devices["controllers"])
+        for ctl in new:
+            controllers = insert_controller(controllers, ctl)
+    elif is_i440fx(domain.os.machine):
+        _place_i440fx(reqs, state)
+        controllers = tuple(state.devices["controllers"])
+    else:
+        return domain
+    fields: dict[str, Any] = {name: tuple(state.devices[name]) for name in _LISTS}
+    fields["controllers"] = controllers
+    return replace(domain, devices=replace(d, memballoon=state.balloon, **fields))

@@ -1,0 +1,147 @@
+"""QEMU-driver defaults libvirt fills in on define: implicit devices and models.
+
+Pure: the caller passes the result of this to placement, then stores it. Only what the
+formatted XML of a real libvirt define shows is added, in libvirt's order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from pyvirt.domain.model import (
+    Audio,
+    Controller,
+    ControllerType,
+    Cpu,
+    CpuModel,
+    Disk,
+    DiskBus,
+    DiskFormat,
+    Domain,
+    Input,
+    InputBus,
+    InputType,
+    InterfaceType,
+    Memballoon,
+    PciModel,
+)
+from pyvirt.qemu.machine import DEFAULT_NIC_MODEL, is_i440fx, is_q35
+from pyvirt.types import DriveAddress, PciAddress
+
+# q35's built-in AHCI controller sits at 00:1f.2.
+ICH9_AHCI_ADDRESS = PciAddress(0, 0, 0x1F, 2)
+
+
+def insert_controller(controllers: tuple[Controller, ...], new: Controller
+                      ) -> tuple[Controller, ...]:
+    """Insert like libvirt: after the last controller of the same type with a lower
+    index, before same-type controllers with a higher one, else at the end."""
+    at = len(controllers)
+    for i in range(len(controllers) - 1, -1, -1):
+        cur = controllers[i]
+        if cur.type is not new.type:
+            continue
+        if cur.index > new.index:
+            at = i
+        else:
+            at = i + 1
+            break
+    return (*controllers[:at], new, *controllers[at:])
+
+
+def has_controller(domain: Domain, kind: ControllerType, index: int = 0) -> bool:
+    return any(c.type is kind and c.index == index for c in domain.devices.controllers)
+
+
+def _add_controller(domain: Domain, ctl: Controller) -> Domain:
+    if has_controller(domain, ctl.type, ctl.index):
+        return domain
+    controllers = insert_controller(domain.devices.controllers, ctl)
+    return replace(domain, devices=replace(domain.devices, controllers=controllers))
+
+
+def _machine_controllers(domain: Domain) -> Domain:
+    machine = domain.os.machine
+    if is_q35(machine):
+        domain = _add_controller(domain, Controller(ControllerType.USB, 0, model="qemu-xhci"))
+        domain = _add_controller(domain, Controller(
+            ControllerType.SATA, 0, address=ICH9_AHCI_ADDRESS))
+        return _add_controller(domain, Controller(ControllerType.PCI, 0,
+                                                  model=PciModel.PCIE_ROOT.value))
+    if is_i440fx(machine):
+        domain = _add_controller(domain, Controller(ControllerType.USB, 0, model="piix3-uhci"))
+        return _add_controller(domain, Controller(ControllerType.PCI, 0,
+                                                  model=PciModel.PCI_ROOT.value))
+    return domain
+
+
+def _drive_address(disk: Disk) -> DriveAddress:
+    """libvirt's drive address from the target name: hda/sda → unit 0, hdc → bus 1."""
+    letters = disk.target_dev.lstrip("hsv").lstrip("d")
+    index = 0
+    for ch in letters:
+        index = index * 26 + (ord(ch) - ord("a") + 1)
+    index -= 1
+    if disk.target_bus is DiskBus.IDE:
+        return DriveAddress(0, index // 2, 0, index % 2)
+    if disk.target_bus is DiskBus.SATA:
+        return DriveAddress(index // 6, 0, 0, index % 6)
+    return DriveAddress(index // 7, 0, 0, index % 7)
+
+
+def _disk_defaults(domain: Domain) -> Domain:
+    disks = []
+    for disk in domain.devices.disks:
+        if disk.driver_name is None:
+            disk = replace(disk, driver_name="qemu", format=disk.format or DiskFormat.RAW)
+        if disk.target_bus is None:
+            bus = {"vd": DiskBus.VIRTIO, "sd": DiskBus.SATA, "hd": DiskBus.IDE}.get(
+                disk.target_dev[:2], DiskBus.VIRTIO)
+            disk = replace(disk, target_bus=bus)
+        if disk.target_bus is not DiskBus.VIRTIO and disk.address is None:
+            disk = replace(disk, address=_drive_address(disk))
+        disks.append(disk)
+    domain = replace(domain, devices=replace(domain.devices, disks=tuple(disks)))
+    buses = {d.target_bus for d in disks}
+    if DiskBus.IDE in buses:
+        domain = _add_controller(domain, Controller(ControllerType.IDE, 0))
+    if DiskBus.SCSI in buses:
+        domain = _add_controller(domain, Controller(ControllerType.SCSI, 0, model="virtio-scsi"))
+    if DiskBus.SATA in buses:
+        domain = _add_controller(domain, Controller(ControllerType.SATA, 0))
+    return domain
+
+
+def _nic_models(domain: Domain) -> Domain:
+    nics = tuple(
+        replace(i, model=DEFAULT_NIC_MODEL)
+        if i.model is None and i.type is not InterfaceType.HOSTDEV else i
+        for i in domain.devices.interfaces)
+    return replace(domain, devices=replace(domain.devices, interfaces=nics))
+
+
+def _small_devices(domain: Domain) -> Domain:
+    d = domain.devices
+    inputs = list(d.inputs)
+    for kind in (InputType.MOUSE, InputType.KEYBOARD):
+        if not any(i.type is kind and i.bus is InputBus.PS2 for i in inputs):
+            inputs.append(Input(kind, InputBus.PS2))
+    audios = d.audios or (Audio(1, "none"),)
+    balloon = d.memballoon or Memballoon("virtio")
+    return replace(domain, devices=replace(d, inputs=tuple(inputs), audios=audios,
+                                           memballoon=balloon))
+
+
+def _default_cpu(domain: Domain) -> Domain:
+    if domain.cpu is not None:
+        return domain
+    return replace(domain, cpu=Cpu("custom", "exact", "none", CpuModel("qemu64", "forbid")))
+
+
+def apply_qemu_defaults(domain: Domain) -> Domain:
+    """Implicit controllers, inputs, audio, balloon, CPU model and NIC/disk defaults."""
+    domain = _nic_models(domain)
+    domain = _machine_controllers(domain)
+    domain = _disk_defaults(domain)
+    domain = _small_devices(domain)
+    return _default_cpu(domain)
