@@ -1,0 +1,36 @@
+"""The define pipeline (pure): what a definition becomes before it is stored.
+
+parse → drop runtime aliases → generic validation → generic defaults (teaming MAC rule)
+→ QEMU defaults → PCI placement → QEMU validation. The result is what ``define`` stores,
+``dumpxml --inactive`` shows and the command builder receives.
+"""
+
+from __future__ import annotations
+
+from pyvirt.domain.defaults import MacFactory, apply_defaults, strip_auto_aliases
+from pyvirt.domain.model import Domain
+from pyvirt.domain.validate import validate_domain
+from pyvirt.qemu.caps import QemuCaps
+from pyvirt.qemu.placement import assign_pci_addresses
+from pyvirt.qemu.postparse import apply_qemu_defaults
+from pyvirt.qemu.validate import validate_for_qemu
+
+DEFAULT_EMULATOR = "/usr/bin/qemu-system-x86_64"
+
+
+def emulator_of(domain: Domain) -> str:
+    return domain.devices.emulator or DEFAULT_EMULATOR
+
+
+def prepare_definition(domain: Domain, caps: QemuCaps | None, new_mac: MacFactory) -> Domain:
+    """Validate *domain* and fill in everything libvirt's define would.
+
+    :raises PyvirtError: for the first rule broken, with libvirt's message where it has one.
+    """
+    domain = strip_auto_aliases(domain)
+    validate_domain(domain)
+    domain = apply_defaults(domain, new_mac)
+    domain = apply_qemu_defaults(domain)
+    domain = assign_pci_addresses(domain)
+    validate_for_qemu(domain, caps)
+    return domain

@@ -1,0 +1,208 @@
+"""Running domains without a daemon: start, observe (reconcile), stop, pause.
+
+Every operation re-derives the truth from the process and QMP, so whatever happened
+while no pyvirt was running (QEMU killed, a guest that powered itself off, a pyvirt
+killed half-way through ``start``) is reconciled by the next command that looks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from pyvirt.domain.io import domain_from_xml, domain_to_xml
+from pyvirt.domain.model import Domain
+from pyvirt.errors import MonitorError, OperationFailedError, ProcessError, PyvirtError
+from pyvirt.qemu.aliases import assign_aliases
+from pyvirt.qemu.caps import QemuCaps
+from pyvirt.qemu.command import BuildEnv, build_command
+from pyvirt.qmp.monitor import Monitor
+from pyvirt.runtime import process
+from pyvirt.runtime.failover import PairStatus, failover_status
+from pyvirt.runtime.state import Command, DomainState, Reason, StateInfo, guard
+from pyvirt.runtime.status import RunDir, RuntimeStatus
+from pyvirt.store.atomic import ensure_dir, remove_file, write_atomic
+from pyvirt.store.locks import DomainLock, LockTimeoutError
+from pyvirt.store.roots import StateRoot
+
+CONNECT_TIMEOUT = 30.0
+QUERY_TIMEOUT = 2.0  # a busy monitor (another pyvirt holds it) falls back to the record
+
+_QEMU_STATES = {
+    "running": StateInfo(DomainState.RUNNING, Reason.BOOTED),
+    "paused": StateInfo(DomainState.PAUSED, Reason.USER),
+    "prelaunch": StateInfo(DomainState.PAUSED, Reason.STARTING_UP),
+    "inmigrate": StateInfo(DomainState.PAUSED, Reason.MIGRATION),
+    "postmigrate": StateInfo(DomainState.PAUSED, Reason.MIGRATION),
+    "finish-migrate": StateInfo(DomainState.PAUSED, Reason.MIGRATION),
+    "suspended": StateInfo(DomainState.PMSUSPENDED, Reason.UNKNOWN),
+    "internal-error": StateInfo(DomainState.CRASHED, Reason.CRASHED),
+    "guest-panicked": StateInfo(DomainState.CRASHED, Reason.CRASHED),
+}
+
+
+@dataclass(frozen=True)
+class Observed:
+    info: StateInfo
+    status: RuntimeStatus | None  # set while a QEMU runs
+
+
+class Runtime:
+    """The running side of one state root."""
+
+    def __init__(self, root: StateRoot) -> None:
+        self.root = root
+
+    def run_dir(self, name: str) -> RunDir:
+        return RunDir(self.root.domain_run_dir(name))
+
+    def log_path(self, name: str) -> Path:
+        return self.root.log_dir / f"{name}.log"
+
+    def lock(self, name: str, job: str, timeout: float = 30.0) -> DomainLock:
+        return DomainLock(self.root.run_dir / "locks", name, job, timeout)
+
+    def live_domain(self, name: str) -> Domain | None:
+        """The live definition (runtime aliases) of a running domain, else None."""
+        try:
+            return domain_from_xml(self.run_dir(name).live_xml.read_bytes())
+        except (OSError, PyvirtError):
+            return None
+
+    # --- observing -------------------------------------------------------------------
+
+    async def observe(self, name: str) -> Observed:
+        """The domain's real state, cleaning up after whatever went wrong meanwhile."""
+        rd = self.run_dir(name)
+        status = rd.read_status()
+        if status is None:
+            return Observed(rd.read_last_state(), None)
+        if not status.process.alive():
+            process.reap(status.process)
+            rd.mark_stopped(Reason.CRASHED)
+            return Observed(StateInfo(DomainState.SHUTOFF, Reason.CRASHED), None)
+        if status.info.reason is Reason.STARTING_UP and self._abandoned(name):
+            process.kill(status.process)
+            rd.mark_stopped(Reason.FAILED)
+            return Observed(StateInfo(DomainState.SHUTOFF, Reason.FAILED), None)
+        qemu_state = await self._query_state(rd)
+        if qemu_state == "shutdown":  # the guest powered off; on_poweroff is destroy
+            process.kill(status.process)
+            rd.mark_stopped(Reason.SHUTDOWN)
+            return Observed(StateInfo(DomainState.SHUTOFF, Reason.SHUTDOWN), None)
+        info = status.info
+        if qemu_state in _QEMU_STATES:
+            seen = _QEMU_STATES[qemu_state]
+            if seen.state is not info.state:
+                info = seen
+        return Observed(info, status.with_state(info))
+
+    def _abandoned(self, name: str) -> bool:
+        """True when the pyvirt that was starting *name* is gone (its lock is free)."""
+        try:
+            with self.lock(name, "reconcile", timeout=0):
+                return True
+        except LockTimeoutError:
+            return False
+
+    async def _query_state(self, rd: RunDir) -> str | None:
+        try:
+            async with Monitor() as mon:
+                await mon.connect(rd.monitor, timeout=QUERY_TIMEOUT)
+                return (await mon.query_status()).status
+        except MonitorError:
+            return None
+
+    # --- changing state ---------------------------------------------------------------
+
+    async def start(self, domain: Domain, caps: QemuCaps, *, paused: bool = False,
+                    incoming: str | None = None) -> Domain:
+        """Launch QEMU for *domain* (lock held by the caller) and return the live domain.
+
+        :raises ProcessError: with QEMU's own last words when it does not come up.
+        """
+        name = domain.name
+        rd = self.run_dir(name)
+        guard(Command.START, (await self.observe(name)).info.state)
+        live = assign_aliases(domain)
+        rd.create()
+        ensure_dir(self.root.log_dir)
+        remove_file(rd.monitor)
+        command = build_command(live, caps, BuildEnv(
+            qmp_socket=rd.monitor, pidfile=rd.pidfile, incoming=incoming))
+        write_atomic(rd.live_xml, domain_to_xml(live))
+        ident = process.spawn(command.argv, self.log_path(name))
+        starting = StateInfo(DomainState.PAUSED, Reason.STARTING_UP)
+        status = RuntimeStatus(ident.pid, ident.start_time, starting.state.name,
+                               starting.reason.value, domain.uuid or "")
+        rd.write_status(status)
+        try:
+            async with Monitor() as mon:
+                await mon.connect(rd.monitor, timeout=CONNECT_TIMEOUT, alive=ident.alive)
+                if not paused and incoming is None:
+                    await mon.cont()
+        except MonitorError as err:
+            self._fail_start(rd, ident, name, err)
+        final = StateInfo(DomainState.PAUSED, Reason.MIGRATION) if incoming else \
+            StateInfo(DomainState.PAUSED, Reason.USER) if paused else \
+            StateInfo(DomainState.RUNNING, Reason.BOOTED)
+        rd.write_status(status.with_state(final))
+        return live
+
+    def _fail_start(self, rd: RunDir, ident: process.ProcessId, name: str,
+                    err: MonitorError) -> None:
+        died = not ident.alive()
+        process.kill(ident)
+        rd.mark_stopped(Reason.FAILED)
+        log = self.log_path(name)
+        if died:
+            raise ProcessError(
+                f"process exited while connecting to monitor: {process.last_error_line(log)}",
+                status=None, log_tail=process.log_tail(log)) from err
+        raise ProcessError(f"QEMU did not answer on its monitor: {err.detail}") from err
+
+    async def destroy(self, name: str) -> None:
+        observed = await self.observe(name)
+        guard(Command.DESTROY, observed.info.state)
+        assert observed.status is not None
+        process.kill(observed.status.process)
+        self.run_dir(name).mark_stopped(Reason.DESTROYED)
+
+    async def set_paused(self, name: str, pause: bool) -> None:
+        observed = await self.observe(name)
+        target = guard(Command.SUSPEND if pause else Command.RESUME, observed.info.state)
+        assert observed.status is not None
+        rd = self.run_dir(name)
+        async with Monitor() as mon:
+            await mon.connect(rd.monitor, timeout=CONNECT_TIMEOUT)
+            await (mon.stop() if pause else mon.cont())
+        reason = Reason.USER if pause else Reason.UNPAUSED
+        rd.write_status(observed.status.with_state(StateInfo(target, reason)))
+
+    async def shutdown(self, name: str, timeout: float) -> None:
+        """ACPI power button, then wait for the guest to power off.
+
+        :raises OperationFailedError: naming ``destroy`` when the guest ignores it.
+        """
+        observed = await self.observe(name)
+        guard(Command.SHUTDOWN, observed.info.state)
+        assert observed.status is not None
+        rd = self.run_dir(name)
+        async with Monitor() as mon:
+            await mon.connect(rd.monitor, timeout=CONNECT_TIMEOUT)
+            off = await mon.powerdown_and_wait(timeout)
+        if not off and observed.status.process.alive():
+            raise OperationFailedError(
+                f"domain '{name}' did not shut down within {timeout:g} s (the guest may "
+                f"ignore the ACPI power button); use 'pyvirt destroy {name}' to force it off")
+        process.kill(observed.status.process)
+        rd.mark_stopped(Reason.SHUTDOWN)
+
+    async def failover(self, name: str) -> tuple[PairStatus, ...]:
+        observed = await self.observe(name)
+        live = self.live_domain(name)
+        if observed.status is None or live is None:
+            raise OperationFailedError(f"domain '{name}' is not running")
+        async with Monitor() as mon:
+            await mon.connect(self.run_dir(name).monitor, timeout=CONNECT_TIMEOUT)
+            return await failover_status(mon, live)

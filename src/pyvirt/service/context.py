@@ -1,0 +1,41 @@
+"""What every use case needs from the outside world: a state root, caps, randomness."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from pyvirt.domain.defaults import MacFactory, mac_factory
+from pyvirt.errors import SystemCallError
+from pyvirt.qemu.caps import CapsCache, QemuCaps
+from pyvirt.store.roots import ConnectUri, StateRoot, parse_uri
+
+
+@dataclass(frozen=True)
+class Context:
+    """A local connection: its URI, its state root and its capability cache."""
+
+    uri: ConnectUri
+    root: StateRoot
+
+    @classmethod
+    def open(cls, uri_text: str) -> Context:
+        """:raises PyvirtError: for a malformed or unsupported URI."""
+        uri = parse_uri(uri_text)
+        return cls(uri, StateRoot.for_uri(uri))
+
+    def caps_for(self, binary: str) -> QemuCaps:
+        """Capabilities of *binary*, probed at most once per binary version.
+
+        :raises PyvirtError: when the binary is missing or cannot be probed.
+        """
+        if not os.access(binary, os.X_OK):
+            reason = "No such file or directory" if not Path(binary).exists() \
+                else "Permission denied"
+            raise SystemCallError(f"Cannot check QEMU binary {binary}: {reason}")
+        return CapsCache(self.root.caps_dir).lookup(binary)
+
+    @staticmethod
+    def new_mac() -> MacFactory:
+        return mac_factory(os.urandom)

@@ -1,0 +1,64 @@
+"""Crash-safe file writes: a reader sees the old content or the new, never a mix."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+from pyvirt.errors import SystemCallError
+
+
+def ensure_dir(path: Path, mode: int = 0o700) -> Path:
+    """Create *path* (and parents) with *mode*. :raises SystemCallError: on failure."""
+    try:
+        path.mkdir(parents=True, exist_ok=True, mode=mode)
+    except OSError as err:
+        raise SystemCallError(f"cannot create directory '{path}': {err.strerror}") from err
+    return path
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: Path, data: str | bytes, mode: int = 0o600) -> None:
+    """Write *data* to *path*: temp file in the same directory, fsync, rename, fsync dir.
+
+    :raises SystemCallError: when the directory is not writable or the disk is full.
+    """
+    raw = data.encode() if isinstance(data, str) else data
+    ensure_dir(path.parent)
+    tmp_name = None
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        with os.fdopen(fd, "wb") as out:
+            os.fchmod(out.fileno(), mode)
+            out.write(raw)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp_name, path)
+        tmp_name = None
+        fsync_dir(path.parent)
+    except OSError as err:
+        raise SystemCallError(f"cannot write '{path}': {err.strerror}") from err
+    finally:
+        if tmp_name is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp_name)
+
+
+def remove_file(path: Path) -> None:
+    """Delete *path* if present, durably. :raises SystemCallError: on other failures."""
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return
+    except OSError as err:
+        raise SystemCallError(f"cannot remove '{path}': {err.strerror}") from err
+    fsync_dir(path.parent)

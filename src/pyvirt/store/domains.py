@@ -1,0 +1,56 @@
+"""Persistent domain definitions: one XML file per domain in the config directory."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from pyvirt.domain.io import domain_from_xml, domain_to_xml
+from pyvirt.domain.model import Domain
+from pyvirt.errors import NoDomainError, PyvirtError
+from pyvirt.store.atomic import ensure_dir, remove_file, write_atomic
+
+
+class DomainStore:
+    """Definitions under ``config_dir``; writes are atomic, callers hold the domain lock."""
+
+    def __init__(self, config_dir: Path) -> None:
+        self.config_dir = config_dir
+
+    def path_of(self, name: str) -> Path:
+        return self.config_dir / f"{name}.xml"
+
+    def names(self) -> list[str]:
+        if not self.config_dir.is_dir():
+            return []
+        return sorted(p.name[:-4] for p in self.config_dir.glob("*.xml")
+                      if not p.name.startswith("."))
+
+    def exists(self, name: str) -> bool:
+        return self.path_of(name).is_file()
+
+    def load(self, name: str) -> Domain:
+        """:raises NoDomainError: when *name* is not defined; PyvirtError when unreadable."""
+        path = self.path_of(name)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise NoDomainError(f"no domain with matching name '{name}'") from None
+        except OSError as err:
+            raise PyvirtError(f"cannot read '{path}': {err.strerror}") from err
+        return domain_from_xml(data, source=str(path))
+
+    def all(self) -> Iterator[Domain]:
+        """Every stored definition that parses (a damaged file is skipped, not fatal)."""
+        for name in self.names():
+            try:
+                yield self.load(name)
+            except PyvirtError:
+                continue
+
+    def save(self, domain: Domain) -> None:
+        ensure_dir(self.config_dir)
+        write_atomic(self.path_of(domain.name), domain_to_xml(domain))
+
+    def delete(self, name: str) -> None:
+        remove_file(self.path_of(name))

@@ -1,0 +1,103 @@
+"""Connection URIs and the state roots they name.
+
+``qemu:///system`` keeps everything in pyvirt's own system directories;
+``qemu:///embed?root=DIR`` keeps everything under DIR, so any number of independent
+"hosts" can share one machine (tests, benchmarks, the demo). ``qemu+ssh://`` names a
+remote host whose pyvirt is reached over OpenSSH.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from pyvirt.errors import InvalidArgError
+
+DEFAULT_URI = "qemu:///system"
+URI_ENV = "PYVIRT_DEFAULT_URI"
+
+
+@dataclass(frozen=True)
+class ConnectUri:
+    """A parsed connection URI. ``root`` is set for embed URIs; ``host`` for remote ones."""
+
+    text: str
+    transport: str | None  # "ssh" for qemu+ssh, None for local
+    user: str | None
+    host: str | None
+    port: int | None
+    path: str  # "/system" or "/embed"
+    root: Path | None
+
+    @property
+    def is_remote(self) -> bool:
+        return self.transport is not None
+
+    def local_form(self) -> str:
+        """The URI the pyvirt on the remote side should open."""
+        if self.root is not None:
+            return f"qemu:///embed?root={self.root}"
+        return DEFAULT_URI
+
+
+def choose_uri(explicit: str | None) -> str:
+    """``-c URI``, else ``$PYVIRT_DEFAULT_URI``, else ``qemu:///system``."""
+    return explicit or os.environ.get(URI_ENV) or DEFAULT_URI
+
+
+def parse_uri(text: str) -> ConnectUri:
+    """:raises InvalidArgError: for anything but qemu[+ssh]://.../system or /embed?root=."""
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError:
+        raise InvalidArgError(f"could not parse URI '{text}'") from None
+    scheme, _, transport = parts.scheme.partition("+")
+    if scheme != "qemu" or transport not in ("", "ssh"):
+        raise InvalidArgError(f"no connection driver available for {text}")
+    if parts.path not in ("/system", "/embed"):
+        raise InvalidArgError(
+            f"unexpected QEMU URI path '{parts.path}', try qemu:///system or "
+            "qemu:///embed?root=DIR")
+    if transport and not parts.hostname:
+        raise InvalidArgError(f"URI '{text}' names no host")
+    if not transport and parts.netloc:
+        raise InvalidArgError(f"URI '{text}' names a host: use qemu+ssh:// for a remote one")
+    root: Path | None = None
+    if parts.path == "/embed":
+        roots = parse_qs(parts.query).get("root", [])
+        if len(roots) != 1 or not roots[0]:
+            raise InvalidArgError(f"Missing 'root' parameter in URI '{text}'")
+        root = Path(unquote(roots[0]))
+        if not root.is_absolute():
+            raise InvalidArgError(f"root '{root}' in URI '{text}' must be an absolute path")
+    return ConnectUri(text, transport or None, parts.username, parts.hostname, port,
+                      parts.path, root)
+
+
+@dataclass(frozen=True)
+class StateRoot:
+    """Where one local connection keeps its files."""
+
+    config_dir: Path  # persistent domain definitions
+    run_dir: Path  # one directory per running domain: sockets, pidfile, live XML
+    log_dir: Path  # per-domain QEMU logs
+    cache_dir: Path  # capability cache
+
+    @classmethod
+    def for_uri(cls, uri: ConnectUri) -> StateRoot:
+        if uri.root is not None:
+            base = uri.root
+            return cls(base / "etc" / "qemu", base / "run" / "qemu", base / "log" / "qemu",
+                       base / "cache" / "qemu")
+        return cls(Path("/etc/pyvirt/qemu"), Path("/run/pyvirt/qemu"),
+                   Path("/var/log/pyvirt/qemu"), Path("/var/cache/pyvirt/qemu"))
+
+    @property
+    def caps_dir(self) -> Path:
+        return self.cache_dir / "capabilities"
+
+    def domain_run_dir(self, name: str) -> Path:
+        return self.run_dir / f"domain-{name}"
