@@ -12,7 +12,13 @@ from pathlib import Path
 
 from pyvirt.domain.io import domain_from_xml, domain_to_xml
 from pyvirt.domain.model import Domain
-from pyvirt.errors import MonitorError, OperationFailedError, ProcessError, PyvirtError
+from pyvirt.errors import (
+    MonitorError,
+    OperationFailedError,
+    OperationInvalidError,
+    ProcessError,
+    PyvirtError,
+)
 from pyvirt.qemu.aliases import assign_aliases
 from pyvirt.qemu.caps import QemuCaps
 from pyvirt.qemu.command import BuildEnv, build_command
@@ -20,7 +26,7 @@ from pyvirt.qmp.monitor import Monitor
 from pyvirt.runtime import process
 from pyvirt.runtime.failover import PairStatus, failover_status
 from pyvirt.runtime.state import Command, DomainState, Reason, StateInfo, guard
-from pyvirt.runtime.status import RunDir, RuntimeStatus
+from pyvirt.runtime.status import RunDir, RuntimeStatus, allocate_domid
 from pyvirt.store.atomic import ensure_dir, remove_file, write_atomic
 from pyvirt.store.locks import DomainLock, LockTimeoutError
 from pyvirt.store.roots import StateRoot
@@ -134,7 +140,8 @@ class Runtime:
         ident = process.spawn(command.argv, self.log_path(name))
         starting = StateInfo(DomainState.PAUSED, Reason.STARTING_UP)
         status = RuntimeStatus(ident.pid, ident.start_time, starting.state.name,
-                               starting.reason.value, domain.uuid or "")
+                               starting.reason.value, domain.uuid or "",
+                               allocate_domid(self.root.run_dir))
         rd.write_status(status)
         try:
             async with Monitor() as mon:
@@ -202,7 +209,7 @@ class Runtime:
         observed = await self.observe(name)
         live = self.live_domain(name)
         if observed.status is None or live is None:
-            raise OperationFailedError(f"domain '{name}' is not running")
+            raise OperationInvalidError("domain is not running")
         async with Monitor() as mon:
             await mon.connect(self.run_dir(name).monitor, timeout=CONNECT_TIMEOUT)
             return await failover_status(mon, live)

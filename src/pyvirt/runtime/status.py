@@ -7,7 +7,9 @@ running" once the process it named is gone.
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -25,6 +27,7 @@ class RuntimeStatus:
     state: str  # DomainState name
     reason: str  # Reason value
     uuid: str
+    domid: int = 0
 
     @property
     def process(self) -> ProcessId:
@@ -36,7 +39,7 @@ class RuntimeStatus:
 
     def with_state(self, info: StateInfo) -> RuntimeStatus:
         return RuntimeStatus(self.pid, self.start_time, info.state.name, info.reason.value,
-                             self.uuid)
+                             self.uuid, self.domid)
 
 
 class RunDir:
@@ -72,7 +75,8 @@ class RunDir:
         try:
             raw = json.loads(self.status_file.read_text())
             return RuntimeStatus(int(raw["pid"]), int(raw["start_time"]), str(raw["state"]),
-                                 str(raw["reason"]), str(raw.get("uuid", "")))
+                                 str(raw["reason"]), str(raw.get("uuid", "")),
+                                 int(raw.get("domid", 0)))
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
@@ -94,3 +98,21 @@ class RunDir:
                      json.dumps({"state": DomainState.SHUTOFF.name, "reason": reason.value}))
         for path in (self.status_file, self.live_xml, self.monitor, self.pidfile):
             remove_file(path)
+
+
+def allocate_domid(run_root: Path) -> int:
+    """The next domain id of this state root (libvirt numbers running domains 1, 2 ...).
+
+    A counter file under an exclusive flock, so concurrent starts never share an id.
+    """
+    ensure_dir(run_root)
+    fd = os.open(run_root / "next-domid", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        raw = os.pread(fd, 32, 0).decode(errors="replace").strip()
+        domid = int(raw) if raw.isdigit() else 1
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{domid + 1}\n".encode(), 0)
+        return domid
+    finally:
+        os.close(fd)

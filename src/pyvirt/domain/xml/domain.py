@@ -56,7 +56,7 @@ from pyvirt.errors import ParseError
 from pyvirt.types import size_to_kib
 
 T = TypeVar("T")
-_NAME_FORBIDDEN = re.compile(r"[/\x00-\x1f\x7f]")
+_NAME_FORBIDDEN = re.compile(r"[/\x00-\x1f\x7f-\x9f]")
 
 
 def _parse_name(el: Element) -> str:

@@ -1,0 +1,187 @@
+"""The Python API, in libvirt-python's shape, so scripts port with an import change.
+
+    import pyvirt as libvirt
+    conn = libvirt.open("qemu:///embed?root=/tmp/host-a")
+    dom = conn.defineXML(xml)
+    dom.create()
+
+Every failure is a :class:`libvirtError` carrying the same message the CLI prints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+from pyvirt.domain.io import domain_to_xml
+from pyvirt.errors import PyvirtError
+from pyvirt.runtime.state import DomainState
+from pyvirt.service.context import Context
+from pyvirt.service.domains import DomainService
+from pyvirt.store.roots import choose_uri
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+VIR_DOMAIN_NOSTATE = DomainState.NOSTATE.number
+VIR_DOMAIN_RUNNING = DomainState.RUNNING.number
+VIR_DOMAIN_BLOCKED = DomainState.BLOCKED.number
+VIR_DOMAIN_PAUSED = DomainState.PAUSED.number
+VIR_DOMAIN_SHUTDOWN = DomainState.SHUTDOWN.number
+VIR_DOMAIN_SHUTOFF = DomainState.SHUTOFF.number
+VIR_DOMAIN_CRASHED = DomainState.CRASHED.number
+VIR_DOMAIN_START_PAUSED = 1
+VIR_DOMAIN_XML_INACTIVE = 2
+VIR_CONNECT_LIST_DOMAINS_ACTIVE = 1
+VIR_CONNECT_LIST_DOMAINS_INACTIVE = 2
+
+
+class libvirtError(Exception):  # noqa: N801  (libvirt-python's name)
+    """The one exception of the API; ``str()`` is the CLI's message."""
+
+    def __init__(self, message: str, cause: PyvirtError | None = None) -> None:
+        super().__init__(message)
+        self.cause = cause
+
+    def get_error_message(self) -> str:
+        return str(self)
+
+
+def _translated(func: F) -> F:
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except PyvirtError as err:
+            raise libvirtError(str(err), err) from err
+
+    return wrapper  # type: ignore[return-value]
+
+
+class virDomain:  # noqa: N801
+    def __init__(self, conn: virConnect, name: str, uuid: str) -> None:
+        self._conn = conn
+        self._name = name
+        self._uuid = uuid
+
+    @property
+    def _svc(self) -> DomainService:
+        return self._conn._svc
+
+    def name(self) -> str:
+        return self._name
+
+    def UUIDString(self) -> str:  # noqa: N802
+        return self._uuid
+
+    @_translated
+    def create(self) -> int:
+        self._svc.start(self._name)
+        return 0
+
+    @_translated
+    def createWithFlags(self, flags: int = 0) -> int:  # noqa: N802
+        self._svc.start(self._name, paused=bool(flags & VIR_DOMAIN_START_PAUSED))
+        return 0
+
+    @_translated
+    def destroy(self) -> int:
+        self._svc.destroy(self._name)
+        return 0
+
+    @_translated
+    def shutdown(self, timeout: float = 60.0) -> int:
+        self._svc.shutdown(self._name, timeout)
+        return 0
+
+    @_translated
+    def suspend(self) -> int:
+        self._svc.set_paused(self._name, True)
+        return 0
+
+    @_translated
+    def resume(self) -> int:
+        self._svc.set_paused(self._name, False)
+        return 0
+
+    @_translated
+    def undefine(self) -> int:
+        self._svc.undefine(self._name)
+        return 0
+
+    @_translated
+    def XMLDesc(self, flags: int = 0) -> str:  # noqa: N802
+        inactive = bool(flags & VIR_DOMAIN_XML_INACTIVE)
+        return domain_to_xml(self._svc.live_or_inactive(self._name, inactive))
+
+    @_translated
+    def state(self, flags: int = 0) -> list[int]:
+        info = self._svc.state(self._name)
+        return [info.state.number, list(type(info.reason)).index(info.reason)]
+
+    @_translated
+    def info(self) -> list[int]:
+        view = self._svc.view(self._svc.lookup(self._name))
+        d = view.definition
+        return [view.info.state.number, d.memory, d.current_memory or d.memory,
+                d.vcpu.current or d.vcpu.count, 0]
+
+    @_translated
+    def isActive(self) -> int:  # noqa: N802
+        return int(self._svc.state(self._name).state.active)
+
+    @_translated
+    def ID(self) -> int:  # noqa: N802
+        view = self._svc.view(self._svc.lookup(self._name))
+        return view.domid if view.info.state.active else -1
+
+    @_translated
+    def failoverStatus(self) -> list[dict[str, object]]:  # noqa: N802
+        """pyvirt extension: one dict per teaming pair (see ``pyvirt domfailover``)."""
+        return [p.as_dict() for p in self._svc.failover(self._name)]
+
+
+class virConnect:  # noqa: N801
+    def __init__(self, uri: str) -> None:
+        self._uri = uri
+        self._svc = DomainService(Context.open(uri))
+
+    def getURI(self) -> str:  # noqa: N802
+        return self._uri
+
+    def _wrap(self, name: str, uuid: str | None) -> virDomain:
+        return virDomain(self, name, uuid or "")
+
+    @_translated
+    def defineXML(self, xml: str) -> virDomain:  # noqa: N802
+        domain = self._svc.define_xml(xml)
+        return self._wrap(domain.name, domain.uuid)
+
+    @_translated
+    def lookupByName(self, name: str) -> virDomain:  # noqa: N802
+        domain = self._svc.lookup(name)
+        if domain.name != name:
+            raise libvirtError(f"Domain not found: no domain with matching name '{name}'")
+        return self._wrap(domain.name, domain.uuid)
+
+    @_translated
+    def lookupByUUIDString(self, uuid: str) -> virDomain:  # noqa: N802
+        domain = self._svc.lookup(uuid)
+        return self._wrap(domain.name, domain.uuid)
+
+    @_translated
+    def listAllDomains(self, flags: int = 0) -> list[virDomain]:  # noqa: N802
+        want_active = not flags or bool(flags & VIR_CONNECT_LIST_DOMAINS_ACTIVE)
+        want_inactive = not flags or bool(flags & VIR_CONNECT_LIST_DOMAINS_INACTIVE)
+        return [self._wrap(v.name, v.uuid) for v in self._svc.list_domains(True)
+                if (v.info.state.active and want_active)
+                or (not v.info.state.active and want_inactive)]
+
+    def close(self) -> int:
+        return 0
+
+
+@_translated
+def open(uri: str | None = None) -> virConnect:  # noqa: A001  (libvirt-python's name)
+    """Open a connection (``None`` → $PYVIRT_DEFAULT_URI, else qemu:///system)."""
+    return virConnect(choose_uri(uri))
