@@ -116,3 +116,13 @@ class HostError(PyvirtError):
     """A host resource (sysfs, netlink, files) could not be used."""
 
     prefix = "internal error: "
+
+
+class SystemCallError(HostError):
+    """libvirt's VIR_ERR_SYSTEM_ERROR: an OS call on a host file failed.
+
+    It has no category prefix; the message ends with the OS reason, as in libvirt's
+    ``Failed to open file 'x.xml': No such file or directory``.
+    """
+
+    prefix = ""
