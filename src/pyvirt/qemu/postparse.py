@@ -25,6 +25,8 @@ from pyvirt.domain.model import (
     Memballoon,
     PciModel,
 )
+from pyvirt.errors import ParseError
+from pyvirt.qemu.aliases import drive_address
 from pyvirt.qemu.machine import DEFAULT_NIC_MODEL, is_i440fx, is_q35
 from pyvirt.types import DriveAddress, PciAddress
 
@@ -76,17 +78,14 @@ def _machine_controllers(domain: Domain) -> Domain:
 
 
 def _drive_address(disk: Disk) -> DriveAddress:
-    """libvirt's drive address from the target name: hda/sda → unit 0, hdc → bus 1."""
-    letters = disk.target_dev.lstrip("hsv").lstrip("d")
-    index = 0
-    for ch in letters:
-        index = index * 26 + (ord(ch) - ord("a") + 1)
-    index -= 1
-    if disk.target_bus is DiskBus.IDE:
-        return DriveAddress(0, index // 2, 0, index % 2)
-    if disk.target_bus is DiskBus.SATA:
-        return DriveAddress(index // 6, 0, 0, index % 6)
-    return DriveAddress(index // 7, 0, 0, index % 7)
+    """libvirt's drive address from the target name (hda → bus 0 unit 0, hdc → bus 1).
+
+    :raises ParseError: for a target name that is not ``hd``/``sd``/``vd`` + letters.
+    """
+    try:
+        return drive_address(disk)
+    except ValueError as err:
+        raise ParseError(str(err)) from None
 
 
 def _disk_defaults(domain: Domain) -> Domain:
