@@ -125,3 +125,50 @@ def parse_property_names(reply: object) -> tuple[str, ...]:
     what = "device-list-properties"
     names = {_member(_as_object(item, what), "name", str, what) for item in _as_list(reply, what)}
     return tuple(sorted(names))
+
+
+@dataclass(frozen=True)
+class RunStatus:
+    """``query-status``: QEMU's run state (``running``, ``paused``, ``shutdown`` ...)."""
+
+    status: str
+    running: bool
+
+
+def parse_status(reply: object) -> RunStatus:
+    """:raises MonitorError: on an unexpected shape."""
+    what = "query-status"
+    obj = _as_object(reply, what)
+    return RunStatus(_member(obj, "status", str, what), _bool(obj, "running", what))
+
+
+def _pci_ids(devices: object, what: str, found: list[str]) -> None:
+    for item in _as_list(devices, what):
+        dev = _as_object(item, what)
+        qdev_id = dev.get("qdev_id")
+        if isinstance(qdev_id, str) and qdev_id:
+            found.append(qdev_id)
+        bridge = dev.get("pci_bridge")
+        if isinstance(bridge, Mapping) and "devices" in bridge:
+            _pci_ids(bridge["devices"], what, found)
+
+
+def parse_pci_device_ids(reply: object) -> tuple[str, ...]:
+    """Every ``qdev_id`` on the guest's PCI buses, behind bridges and root ports too.
+
+    :raises MonitorError: on an unexpected shape.
+    """
+    what = "query-pci"
+    found: list[str] = []
+    for item in _as_list(reply, what):
+        _pci_ids(_as_object(item, what).get("devices", []), what, found)
+    return tuple(found)
+
+
+def parse_virtio_guest_features(reply: object) -> tuple[str, ...]:
+    """Feature names the guest driver accepted (``x-query-virtio-status``), e.g.
+    ``VIRTIO_NET_F_STANDBY``. :raises MonitorError: on an unexpected shape."""
+    what = "x-query-virtio-status"
+    features = _as_object(_as_object(reply, what).get("guest-features"), what)
+    names = _as_list(features.get("dev-features", []), what)
+    return tuple(str(n).split(":", 1)[0].strip() for n in names)

@@ -15,21 +15,33 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from types import TracebackType
 
-from qemu.qmp import ConnectError, ExecInterruptedError, ExecuteError, QMPClient, QMPError
+from qemu.qmp import (
+    ConnectError,
+    EventListener,
+    ExecInterruptedError,
+    ExecuteError,
+    QMPClient,
+    QMPError,
+)
 from qemu.qmp import Runstate as _Runstate
 
 from pyvirt.errors import MonitorError
+from pyvirt.qmp.events import Event, parse_event
 from pyvirt.qmp.models import (
     KvmInfo,
     MachineInfo,
     QemuVersion,
+    RunStatus,
     parse_kvm,
     parse_machines,
+    parse_pci_device_ids,
     parse_property_names,
+    parse_status,
     parse_version,
+    parse_virtio_guest_features,
 )
 
 # QEMU creates its socket a few tens of ms after spawn; start polling fast, then back off
@@ -223,3 +235,74 @@ class Monitor:
         :raises MonitorError: when the command could not be sent.
         """
         await self._execute("quit", hangup_ok=True)
+
+    # --- running guests ----------------------------------------------------------------
+
+    async def query_status(self) -> RunStatus:
+        """:raises MonitorError: on failure."""
+        return parse_status(await self._execute("query-status"))
+
+    async def cont(self) -> None:
+        await self._execute("cont")
+
+    async def stop(self) -> None:
+        await self._execute("stop")
+
+    async def system_powerdown(self) -> None:
+        await self._execute("system_powerdown")
+
+    async def pci_device_ids(self) -> tuple[str, ...]:
+        """qdev ids of every device on the guest's PCI buses (``query-pci``)."""
+        return parse_pci_device_ids(await self._execute("query-pci"))
+
+    async def virtio_standby_negotiated(self, path: str) -> bool:
+        """True when the guest accepted VIRTIO_NET_F_STANDBY on the virtio device at
+        QOM *path*; False also when there is no such device.
+
+        :raises MonitorError: when QEMU cannot be asked.
+        """
+        try:
+            reply = await self._execute("x-query-virtio-status", {"path": path})
+        except CommandFailedError:
+            return False
+        return "VIRTIO_NET_F_STANDBY" in parse_virtio_guest_features(reply)
+
+    @contextlib.asynccontextmanager
+    async def events(self, *names: str) -> AsyncIterator[EventStream]:
+        """Receive the named events (all when none) while the block runs.
+
+        Registered before the block's first command is sent, so nothing is missed.
+        """
+        listener = EventListener(names or None)
+        self._client.register_listener(listener)
+        try:
+            yield EventStream(listener)
+        finally:
+            self._client.remove_listener(listener)
+
+    async def powerdown_and_wait(self, timeout: float) -> bool:
+        """Press the ACPI power button; True once the guest has powered off (QEMU
+        reports SHUTDOWN, or exits) within *timeout* s.
+
+        :raises MonitorError: when the button cannot be pressed.
+        """
+        async with self.events("SHUTDOWN") as stream:
+            await self.system_powerdown()
+            try:
+                await stream.next(timeout)
+            except TimeoutError:
+                return False
+        return True
+
+
+class EventStream:
+    """Typed events from one listener."""
+
+    def __init__(self, listener: EventListener) -> None:
+        self._listener = listener
+
+    async def next(self, timeout: float | None = None) -> Event:
+        """The next event. :raises TimeoutError: after *timeout* s without one."""
+        async with asyncio.timeout(timeout):
+            raw = await self._listener.get()
+        return parse_event(raw)
