@@ -77,17 +77,22 @@ class Runtime:
 
     # --- observing -------------------------------------------------------------------
 
-    async def observe(self, name: str) -> Observed:
-        """The domain's real state, cleaning up after whatever went wrong meanwhile."""
+    async def observe(self, name: str, *, holding_lock: bool = False) -> Observed:
+        """The domain's real state, cleaning up after whatever went wrong meanwhile.
+
+        *holding_lock*: the caller holds the domain lock, so a half-finished start found
+        now was abandoned by a pyvirt that died.
+        """
         rd = self.run_dir(name)
         status = rd.read_status()
         if status is None:
+            self._kill_orphan(rd, name, holding_lock)
             return Observed(rd.read_last_state(), None)
         if not status.process.alive():
             process.reap(status.process)
             rd.mark_stopped(Reason.CRASHED)
             return Observed(StateInfo(DomainState.SHUTOFF, Reason.CRASHED), None)
-        if status.info.reason is Reason.STARTING_UP and self._abandoned(name):
+        if status.info.reason is Reason.STARTING_UP and (holding_lock or self._abandoned(name)):
             process.kill(status.process)
             rd.mark_stopped(Reason.FAILED)
             return Observed(StateInfo(DomainState.SHUTOFF, Reason.FAILED), None)
@@ -102,6 +107,19 @@ class Runtime:
             if seen.state is not info.state:
                 info = seen
         return Observed(info, status.with_state(info))
+
+    def _kill_orphan(self, rd: RunDir, name: str, holding_lock: bool) -> None:
+        """A QEMU whose starter died before recording it: known only by its pidfile."""
+        try:
+            pid = int(rd.pidfile.read_text().strip())
+        except (OSError, ValueError):
+            return
+        ident = process.identify(pid)
+        if ident is None or not ident.alive() or not process.uses_path(pid, rd.monitor):
+            return
+        if holding_lock or self._abandoned(name):
+            process.kill(ident)
+            rd.mark_stopped(Reason.FAILED)
 
     def _abandoned(self, name: str) -> bool:
         """True when the pyvirt that was starting *name* is gone (its lock is free)."""
@@ -129,7 +147,7 @@ class Runtime:
         """
         name = domain.name
         rd = self.run_dir(name)
-        guard(Command.START, (await self.observe(name)).info.state)
+        guard(Command.START, (await self.observe(name, holding_lock=True)).info.state)
         live = assign_aliases(domain)
         rd.create()
         ensure_dir(self.root.log_dir)
@@ -169,14 +187,14 @@ class Runtime:
         raise ProcessError(f"QEMU did not answer on its monitor: {err.detail}") from err
 
     async def destroy(self, name: str) -> None:
-        observed = await self.observe(name)
+        observed = await self.observe(name, holding_lock=True)
         guard(Command.DESTROY, observed.info.state)
         assert observed.status is not None
         process.kill(observed.status.process)
         self.run_dir(name).mark_stopped(Reason.DESTROYED)
 
     async def set_paused(self, name: str, pause: bool) -> None:
-        observed = await self.observe(name)
+        observed = await self.observe(name, holding_lock=True)
         target = guard(Command.SUSPEND if pause else Command.RESUME, observed.info.state)
         assert observed.status is not None
         rd = self.run_dir(name)
@@ -191,7 +209,7 @@ class Runtime:
 
         :raises OperationFailedError: naming ``destroy`` when the guest ignores it.
         """
-        observed = await self.observe(name)
+        observed = await self.observe(name, holding_lock=True)
         guard(Command.SHUTDOWN, observed.info.state)
         assert observed.status is not None
         rd = self.run_dir(name)

@@ -50,6 +50,16 @@ def identify(pid: int) -> ProcessId | None:
     return ProcessId(pid, stat[1]) if stat else None
 
 
+def uses_path(pid: int, path: Path) -> bool:
+    """True when *path* appears in the command line of *pid* (our QEMU, not a stranger
+    that inherited a recycled pid)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return str(path).encode() in cmdline
+
+
 def spawn(argv: tuple[str, ...], log_path: Path) -> ProcessId:
     """Start *argv* detached (new session, no stdin, stdout/stderr appended to *log_path*).
 
