@@ -1,0 +1,5 @@
+"""``python -m pyvirt.cli``."""
+
+from pyvirt.cli.main import main
+
+main()

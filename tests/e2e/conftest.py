@@ -1,0 +1,77 @@
+"""Fixtures for end-to-end tests on the real QEMU and the demo guest."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from pyvirt.guest.build import GuestImage, build_guest
+
+QEMU = shutil.which("qemu-system-x86_64")
+needs_qemu = pytest.mark.skipif(QEMU is None, reason="qemu-system-x86_64 is not installed")
+PYVIRT = [sys.executable, "-m", "pyvirt.cli"]
+
+
+@pytest.fixture(scope="session")
+def guest_image() -> GuestImage:
+    return build_guest()
+
+
+@dataclass
+class Host:
+    """One embed state root: a pretend host for the pyvirt CLI."""
+
+    root: Path
+
+    @property
+    def uri(self) -> str:
+        return f"qemu:///embed?root={self.root}"
+
+    def run(self, *args: str, check: bool = True, timeout: float = 120
+            ) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run([*PYVIRT, "-c", self.uri, *args], capture_output=True,
+                              text=True, timeout=timeout)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"pyvirt {' '.join(args)} failed ({proc.returncode}): "
+                                 f"{proc.stderr.strip()}")
+        assert "Traceback" not in proc.stderr, proc.stderr
+        return proc
+
+    def qemu_pids(self) -> list[int]:
+        """QEMUs whose command line mentions this root (ours, and only ours)."""
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+                state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                continue
+            if b"qemu-system" in cmdline and str(self.root).encode() in cmdline \
+                    and state != "Z":
+                found.append(int(entry.name))
+        return found
+
+    def kill_all(self) -> None:
+        for pid in self.qemu_pids():
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
+
+
+@pytest.fixture
+def host(tmp_path: Path) -> Iterator[Host]:
+    h = Host(tmp_path / "host")
+    yield h
+    leftovers = h.qemu_pids()
+    h.kill_all()
+    assert not leftovers, f"QEMU left running after the test: {leftovers}"
