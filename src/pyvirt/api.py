@@ -36,7 +36,7 @@ VIR_CONNECT_LIST_DOMAINS_ACTIVE = 1
 VIR_CONNECT_LIST_DOMAINS_INACTIVE = 2
 
 
-class libvirtError(Exception):  # noqa: N801  (libvirt-python's name)
+class libvirtError(Exception):
     """The one exception of the API; ``str()`` is the CLI's message."""
 
     def __init__(self, message: str, cause: PyvirtError | None = None) -> None:
@@ -58,7 +58,7 @@ def _translated(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-class virDomain:  # noqa: N801
+class virDomain:
     def __init__(self, conn: virConnect, name: str, uuid: str) -> None:
         self._conn = conn
         self._name = name
@@ -71,7 +71,7 @@ class virDomain:  # noqa: N801
     def name(self) -> str:
         return self._name
 
-    def UUIDString(self) -> str:  # noqa: N802
+    def UUIDString(self) -> str:
         return self._uuid
 
     @_translated
@@ -80,7 +80,7 @@ class virDomain:  # noqa: N801
         return 0
 
     @_translated
-    def createWithFlags(self, flags: int = 0) -> int:  # noqa: N802
+    def createWithFlags(self, flags: int = 0) -> int:
         self._svc.start(self._name, paused=bool(flags & VIR_DOMAIN_START_PAUSED))
         return 0
 
@@ -110,7 +110,7 @@ class virDomain:  # noqa: N801
         return 0
 
     @_translated
-    def XMLDesc(self, flags: int = 0) -> str:  # noqa: N802
+    def XMLDesc(self, flags: int = 0) -> str:
         inactive = bool(flags & VIR_DOMAIN_XML_INACTIVE)
         return domain_to_xml(self._svc.live_or_inactive(self._name, inactive))
 
@@ -127,50 +127,50 @@ class virDomain:  # noqa: N801
                 d.vcpu.current or d.vcpu.count, 0]
 
     @_translated
-    def isActive(self) -> int:  # noqa: N802
+    def isActive(self) -> int:
         return int(self._svc.state(self._name).state.active)
 
     @_translated
-    def ID(self) -> int:  # noqa: N802
+    def ID(self) -> int:
         view = self._svc.view(self._svc.lookup(self._name))
         return view.domid if view.info.state.active else -1
 
     @_translated
-    def failoverStatus(self) -> list[dict[str, object]]:  # noqa: N802
+    def failoverStatus(self) -> list[dict[str, object]]:
         """pyvirt extension: one dict per teaming pair (see ``pyvirt domfailover``)."""
         return [p.as_dict() for p in self._svc.failover(self._name)]
 
 
-class virConnect:  # noqa: N801
+class virConnect:
     def __init__(self, uri: str) -> None:
         self._uri = uri
         self._svc = DomainService(Context.open(uri))
 
-    def getURI(self) -> str:  # noqa: N802
+    def getURI(self) -> str:
         return self._uri
 
     def _wrap(self, name: str, uuid: str | None) -> virDomain:
         return virDomain(self, name, uuid or "")
 
     @_translated
-    def defineXML(self, xml: str) -> virDomain:  # noqa: N802
+    def defineXML(self, xml: str) -> virDomain:
         domain = self._svc.define_xml(xml)
         return self._wrap(domain.name, domain.uuid)
 
     @_translated
-    def lookupByName(self, name: str) -> virDomain:  # noqa: N802
+    def lookupByName(self, name: str) -> virDomain:
         domain = self._svc.lookup(name)
         if domain.name != name:
             raise libvirtError(f"Domain not found: no domain with matching name '{name}'")
         return self._wrap(domain.name, domain.uuid)
 
     @_translated
-    def lookupByUUIDString(self, uuid: str) -> virDomain:  # noqa: N802
+    def lookupByUUIDString(self, uuid: str) -> virDomain:
         domain = self._svc.lookup(uuid)
         return self._wrap(domain.name, domain.uuid)
 
     @_translated
-    def listAllDomains(self, flags: int = 0) -> list[virDomain]:  # noqa: N802
+    def listAllDomains(self, flags: int = 0) -> list[virDomain]:
         want_active = not flags or bool(flags & VIR_CONNECT_LIST_DOMAINS_ACTIVE)
         want_inactive = not flags or bool(flags & VIR_CONNECT_LIST_DOMAINS_INACTIVE)
         return [self._wrap(v.name, v.uuid) for v in self._svc.list_domains(True)
@@ -182,6 +182,6 @@ class virConnect:  # noqa: N801
 
 
 @_translated
-def open(uri: str | None = None) -> virConnect:  # noqa: A001  (libvirt-python's name)
+def open(uri: str | None = None) -> virConnect:
     """Open a connection (``None`` → $PYVIRT_DEFAULT_URI, else qemu:///system)."""
     return virConnect(choose_uri(uri))

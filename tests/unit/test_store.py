@@ -54,7 +54,7 @@ def test_write_atomic_mode_and_content(tmp_path: Path) -> None:
     assert [p.name for p in target.parent.iterdir()] == ["f.xml"]
 
 
-def _hold(lock_dir: str, ready: "multiprocessing.synchronize.Event", seconds: float) -> None:
+def _hold(lock_dir: str, ready: multiprocessing.synchronize.Event, seconds: float) -> None:
     with DomainLock(Path(lock_dir), "d", "start"):
         ready.set()
         time.sleep(seconds)
