@@ -31,7 +31,7 @@ T = TypeVar("T")
 # non-"ua-" alias is an error (see validate_aliases).
 _AUTO_ALIAS = re.compile(
     r"^(net|hostdev|virtio-disk|serial|console|input|video|rng|sound|balloon|scsi|usb|ide)"
-    r"\d*$|^(pci|pcie)\.\d+$|^(sata|ide)\d+-\d+-\d+$|^scsi\d+-\d+-\d+-\d+$|^usb\d*$")
+    r"\d*$|^sata\d+$|^(pci|pcie)\.\d+$|^(sata|ide)\d+-\d+-\d+$|^scsi\d+-\d+-\d+-\d+$|^usb\d*$")
 
 
 def mac_factory(random_bytes: Callable[[int], bytes]) -> MacFactory:

@@ -30,17 +30,20 @@ class TeamPair:
 
 
 def describe(dev: TransientMember | Interface, index: int | None = None) -> str:
-    """A short human name for a member, for error messages: alias, else address/MAC."""
+    """A short human name for a member, for error messages: alias, else host address,
+    else its position among the interfaces (1-based), else its MAC."""
     kind = "interface" if isinstance(dev, Interface) else "hostdev"
     if dev.alias:
         return f"{kind} '{dev.alias}'"
     if isinstance(dev, PciHostdev):
         return f"{kind} {dev.source.host_string}"
-    if dev.mac is not None:
-        return f"{kind} with MAC {dev.mac}"
     if dev.source_address is not None:
         return f"{kind} {dev.source_address.host_string}"
-    return f"{kind} #{index}" if index is not None else kind
+    if index is not None:  # the members of a pair share their MAC: it names neither
+        return f"{kind} #{index + 1}"
+    if dev.mac is not None:
+        return f"{kind} with MAC {dev.mac}"
+    return kind
 
 
 def transient_members(domain: Domain) -> Iterator[tuple[TransientMember, TransientTeaming]]:

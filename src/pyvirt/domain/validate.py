@@ -12,7 +12,7 @@ from collections import Counter
 from pyvirt.domain.model import Domain, PersistentTeaming
 from pyvirt.domain.teams import describe, interfaces_by_alias, team_pairs, transient_members
 from pyvirt.errors import ConfigUnsupportedError
-from pyvirt.types import check_user_alias
+from pyvirt.types import check_user_alias, is_user_alias
 
 
 def validate_aliases(domain: Domain) -> None:
@@ -34,11 +34,10 @@ def validate_teaming(domain: Domain) -> None:
     :raises ConfigUnsupportedError: naming the members involved.
     """
     for member, teaming in transient_members(domain):
-        check_user_alias(
-            teaming.persistent,
-            f"teaming persistent attribute of {describe(member)} names '{teaming.persistent}'"
-            " but the alias",
-        )
+        if not is_user_alias(teaming.persistent):
+            raise ConfigUnsupportedError(
+                f"teaming persistent='{teaming.persistent}' of {describe(member)} is not a "
+                "valid user alias: it must match '^ua-[A-Za-z0-9_-]+$'")
         if member.alias == teaming.persistent:
             raise ConfigUnsupportedError(
                 f"{describe(member)} cannot be its own teaming partner")

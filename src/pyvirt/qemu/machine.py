@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from pyvirt.domain.model import Domain
+from pyvirt.domain.model import Domain, Interface, InterfaceType, TransientTeaming
 
 _Q35 = re.compile(r"^(q35|pc-q35-[0-9.]+)$")
 _I440FX = re.compile(r"^(pc|pc-i440fx-[0-9.]+)$")
@@ -43,3 +43,14 @@ NIC_MODEL_DEVICES = {
 }
 
 DEFAULT_NIC_MODEL = "rtl8139"  # what libvirt picks on x86 when <model> is absent
+
+# pyvirt extension: an emulated PCIe NIC may be the transient member (testing without
+# SR-IOV hardware); QEMU accepts e1000e and igb as failover primaries.
+_EMULATED_TRANSIENT_TYPES = frozenset({InterfaceType.USER, InterfaceType.BRIDGE,
+                                       InterfaceType.ETHERNET})
+
+
+def is_emulated_transient(iface: Interface) -> bool:
+    return (isinstance(iface.teaming, TransientTeaming)
+            and iface.type in _EMULATED_TRANSIENT_TYPES
+            and (iface.model or "") in EMULATED_PRIMARY_MODELS)

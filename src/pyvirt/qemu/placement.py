@@ -25,7 +25,7 @@ from pyvirt.domain.model import (
     PciHostdev,
     PciModel,
 )
-from pyvirt.errors import ConfigUnsupportedError
+from pyvirt.errors import ConfigUnsupportedError, ParseError
 from pyvirt.qemu.machine import PCIE_NIC_MODELS, is_i440fx, is_q35
 from pyvirt.qemu.postparse import insert_controller
 from pyvirt.types import PciAddress
@@ -81,13 +81,18 @@ def _requests(domain: Domain) -> list[_Request]:
 
 
 def _mark_explicit(domain: Domain, state: _State) -> None:
+    """Reserve every explicit address. :raises ParseError: for one used twice."""
     d = domain.devices
     addressed: list[Any] = [*d.controllers, *d.interfaces, *d.disks, *d.hostdevs, *d.rngs,
                             *d.inputs, d.memballoon]
     for dev in addressed:
         addr = getattr(dev, "address", None)
         if isinstance(addr, PciAddress):
-            state.used.add((addr.bus, addr.slot, addr.function))
+            key = (addr.bus, addr.slot, addr.function)
+            if key in state.used:
+                raise ParseError(
+                    f"Attempted double use of PCI Address {addr.without_multifunction()}")
+            state.used.add(key)
 
 
 def _set_address(state: _State, req: _Request, addr: PciAddress) -> None:
@@ -113,28 +118,36 @@ def _place_q35(domain: Domain, reqs: list[_Request], state: _State) -> list[Cont
     controllers: list[Controller] = state.devices["controllers"]
     ports = [c for c in controllers if c.model == PciModel.PCIE_ROOT_PORT.value]
     had_ports = bool(ports)
-    free_ports = [c.index for c in ports if (c.index, 0, 0) not in state.used]
-    next_index = max((c.index for c in controllers if c.type is ControllerType.PCI),
-                     default=0) + 1
+    busy = {bus for bus, _slot, _fn in state.used if bus != 0}
+    free_ports = [c.index for c in ports if c.index not in busy]
+    known = {c.index for c in controllers if c.type is ControllerType.PCI}
+    new_ports: list[Controller] = [  # buses that explicit addresses name get their port
+        Controller(ControllerType.PCI, bus, model="pcie-root-port",
+                   model_name="pcie-root-port") for bus in sorted(busy - known)]
+    taken = known | busy
+    next_index = 1
     bridge = next((c for c in controllers if c.model == PciModel.PCIE_TO_PCI_BRIDGE.value),
                   None)
-    new_ports: list[Controller] = []
+
+    def new_index() -> int:
+        nonlocal next_index
+        while next_index in taken:
+            next_index += 1
+        taken.add(next_index)
+        return next_index
 
     def take_port() -> int:
-        nonlocal next_index
         if free_ports:
             return free_ports.pop(0)
-        port = Controller(ControllerType.PCI, next_index, model="pcie-root-port",
+        port = Controller(ControllerType.PCI, new_index(), model="pcie-root-port",
                           model_name="pcie-root-port")
         new_ports.append(port)
-        next_index += 1
         return port.index
 
     legacy = [r for r in reqs if not r.pcie and r.where != "controllers"]
     if legacy and bridge is None:
-        bridge = Controller(ControllerType.PCI, next_index, model="pcie-to-pci-bridge",
+        bridge = Controller(ControllerType.PCI, new_index(), model="pcie-to-pci-bridge",
                             model_name="pcie-pci-bridge")
-        next_index += 1
         bridge = replace(bridge, address=PciAddress(0, take_port(), 0, 0))
         state.used.add((bridge.address.bus, 0, 0))  # type: ignore[union-attr]
         new_ports.append(bridge)
@@ -149,7 +162,7 @@ def _place_q35(domain: Domain, reqs: list[_Request], state: _State) -> list[Cont
             _set_address(state, req, PciAddress(0, bridge.index, slot, 0))
     if not had_ports and any(p.model == "pcie-root-port" for p in new_ports):
         take_port()  # the spare, for hot-plug
-    return new_ports
+    return sorted(new_ports, key=lambda c: c.index)
 
 
 def _address_root_ports(state: _State, new: list[Controller]) -> list[Controller]:

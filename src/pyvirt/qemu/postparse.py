@@ -24,10 +24,11 @@ from pyvirt.domain.model import (
     InterfaceType,
     Memballoon,
     PciModel,
+    Rom,
 )
 from pyvirt.errors import ParseError
 from pyvirt.qemu.aliases import drive_address
-from pyvirt.qemu.machine import DEFAULT_NIC_MODEL, is_i440fx, is_q35
+from pyvirt.qemu.machine import DEFAULT_NIC_MODEL, is_emulated_transient, is_i440fx, is_q35
 from pyvirt.types import DriveAddress, PciAddress
 
 # q35's built-in AHCI controller sits at 00:1f.2.
@@ -111,12 +112,18 @@ def _disk_defaults(domain: Domain) -> Domain:
     return domain
 
 
-def _nic_models(domain: Domain) -> Domain:
-    nics = tuple(
-        replace(i, model=DEFAULT_NIC_MODEL)
-        if i.model is None and i.type is not InterfaceType.HOSTDEV else i
-        for i in domain.devices.interfaces)
-    return replace(domain, devices=replace(domain.devices, interfaces=nics))
+def _nic_defaults(domain: Domain) -> Domain:
+    """The default model, and no option ROM on an emulated failover primary: QEMU keeps
+    the primary hidden on a migration destination, so a ROM RAM block there is missing
+    and the incoming migration fails ("Unknown ramblock ... e1000e.rom")."""
+    nics = []
+    for nic in domain.devices.interfaces:
+        if nic.model is None and nic.type is not InterfaceType.HOSTDEV:
+            nic = replace(nic, model=DEFAULT_NIC_MODEL)
+        if is_emulated_transient(nic) and nic.rom is None:
+            nic = replace(nic, rom=Rom(enabled=False))
+        nics.append(nic)
+    return replace(domain, devices=replace(domain.devices, interfaces=tuple(nics)))
 
 
 def _small_devices(domain: Domain) -> Domain:
@@ -139,7 +146,7 @@ def _default_cpu(domain: Domain) -> Domain:
 
 def apply_qemu_defaults(domain: Domain) -> Domain:
     """Implicit controllers, inputs, audio, balloon, CPU model and NIC/disk defaults."""
-    domain = _nic_models(domain)
+    domain = _nic_defaults(domain)
     domain = _machine_controllers(domain)
     domain = _disk_defaults(domain)
     domain = _small_devices(domain)

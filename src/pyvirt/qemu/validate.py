@@ -21,19 +21,13 @@ from pyvirt.domain.model import (
 from pyvirt.domain.teams import TransientMember, describe, transient_members
 from pyvirt.errors import ConfigUnsupportedError
 from pyvirt.qemu.caps import QemuCaps
-from pyvirt.qemu.machine import EMULATED_PRIMARY_MODELS, NIC_MODEL_DEVICES, VIRTIO_MODELS, is_q35
+from pyvirt.qemu.machine import (
+    NIC_MODEL_DEVICES,
+    VIRTIO_MODELS,
+    is_emulated_transient,
+    is_q35,
+)
 from pyvirt.types import PciAddress
-
-# pyvirt extension: an emulated PCIe NIC may be the transient member (testing without
-# SR-IOV hardware); QEMU accepts e1000e and igb as failover primaries.
-_EMULATED_TRANSIENT_TYPES = frozenset({InterfaceType.USER, InterfaceType.BRIDGE,
-                                       InterfaceType.ETHERNET})
-
-
-def is_emulated_transient(iface: Interface) -> bool:
-    return (isinstance(iface.teaming, TransientTeaming)
-            and iface.type in _EMULATED_TRANSIENT_TYPES
-            and (iface.model or "") in EMULATED_PRIMARY_MODELS)
 
 
 def _check_interface_teaming(iface: Interface) -> None:
@@ -55,6 +49,11 @@ def _check_interface_teaming(iface: Interface) -> None:
             raise ConfigUnsupportedError(
                 "virtio-net teaming transient interface must be type='hostdev', "
                 f"not '{iface.type.value}'")
+        if iface.rom is None or iface.rom.enabled is not False:
+            raise ConfigUnsupportedError(
+                f"teaming transient {describe(iface)} needs <rom enabled='no'/>: QEMU keeps "
+                "the primary hidden on a migration destination, so the RAM block of its "
+                "option ROM would make the incoming migration fail")
 
 
 def _has_teaming(domain: Domain) -> bool:
@@ -78,8 +77,8 @@ def _check_transient_slot(domain: Domain, member: TransientMember) -> None:
             f"teaming transient {who} must sit alone on a hot-pluggable pcie-root-port, "
             f"but its address puts it on bus {addr.bus:#04x}, which is not one: QEMU "
             "unplugs it during migration; remove its <address> to let pyvirt place it")
-    sharing = [a for a in _pci_addresses(domain) if a.bus == addr.bus and a != addr]
-    if addr.function != 0 or addr.multifunction or sharing:
+    on_bus = [a for a in _pci_addresses(domain) if a.bus == addr.bus]
+    if addr.function != 0 or addr.multifunction or len(on_bus) > 1:
         raise ConfigUnsupportedError(
             f"teaming transient {who} must be in its own PCI slot (function 0, not "
             "multifunction, nothing else on its root port); remove its <address> to let "

@@ -172,3 +172,51 @@ def parse_virtio_guest_features(reply: object) -> tuple[str, ...]:
     features = _as_object(_as_object(reply, what).get("guest-features"), what)
     names = _as_list(features.get("dev-features", []), what)
     return tuple(str(n).split(":", 1)[0].strip() for n in names)
+
+
+@dataclass(frozen=True)
+class MigrationInfo:
+    """``query-migrate``: status and statistics (times in ms, sizes in bytes)."""
+
+    status: str
+    total_time: int | None = None
+    downtime: int | None = None
+    expected_downtime: int | None = None
+    setup_time: int | None = None
+    ram_transferred: int | None = None
+    ram_remaining: int | None = None
+    ram_total: int | None = None
+    mbps: float | None = None
+    dirty_sync_count: int | None = None
+    error: str | None = None
+
+    @property
+    def ram_percent(self) -> float | None:
+        if not self.ram_total or self.ram_remaining is None:
+            return None
+        return 100.0 * (self.ram_total - self.ram_remaining) / self.ram_total
+
+
+def _opt_int(obj: Mapping[str, object], key: str) -> int | None:
+    value = obj.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def parse_migrate_info(reply: object) -> MigrationInfo:
+    """:raises MonitorError: on an unexpected shape."""
+    what = "query-migrate"
+    obj = _as_object(reply, what)
+    ram_raw = obj.get("ram")
+    ram = ram_raw if isinstance(ram_raw, Mapping) else {}
+    mbps = ram.get("mbps")
+    error = obj.get("error-desc")
+    return MigrationInfo(
+        status=str(obj.get("status", "none")),
+        total_time=_opt_int(obj, "total-time"), downtime=_opt_int(obj, "downtime"),
+        expected_downtime=_opt_int(obj, "expected-downtime"),
+        setup_time=_opt_int(obj, "setup-time"),
+        ram_transferred=_opt_int(ram, "transferred"), ram_remaining=_opt_int(ram, "remaining"),
+        ram_total=_opt_int(ram, "total"),
+        mbps=float(mbps) if isinstance(mbps, int | float) else None,
+        dirty_sync_count=_opt_int(ram, "dirty-sync-count"),
+        error=error if isinstance(error, str) else None)

@@ -33,10 +33,12 @@ from pyvirt.qmp.events import Event, parse_event
 from pyvirt.qmp.models import (
     KvmInfo,
     MachineInfo,
+    MigrationInfo,
     QemuVersion,
     RunStatus,
     parse_kvm,
     parse_machines,
+    parse_migrate_info,
     parse_pci_device_ids,
     parse_property_names,
     parse_status,
@@ -293,6 +295,28 @@ class Monitor:
             except TimeoutError:
                 return False
         return True
+
+    # --- migration ----------------------------------------------------------------------
+
+    async def enable_migration_events(self) -> None:
+        """Turn on the MIGRATION event (and keep QEMU's other defaults)."""
+        await self._execute("migrate-set-capabilities",
+                            {"capabilities": [{"capability": "events", "state": True}]})
+
+    async def set_migration_bandwidth(self, bytes_per_second: int) -> None:
+        await self._execute("migrate-set-parameters", {"max-bandwidth": bytes_per_second})
+
+    async def migrate(self, uri: str) -> None:
+        await self._execute("migrate", {"uri": uri})
+
+    async def migrate_incoming(self, uri: str) -> None:
+        await self._execute("migrate-incoming", {"uri": uri})
+
+    async def migrate_cancel(self) -> None:
+        await self._execute("migrate_cancel")
+
+    async def query_migrate(self) -> MigrationInfo:
+        return parse_migrate_info(await self._execute("query-migrate"))
 
 
 class EventStream:

@@ -92,7 +92,9 @@ class Runtime:
             process.reap(status.process)
             rd.mark_stopped(Reason.CRASHED)
             return Observed(StateInfo(DomainState.SHUTOFF, Reason.CRASHED), None)
-        if status.info.reason is Reason.STARTING_UP and (holding_lock or self._abandoned(name)):
+        unfinished = status.info.reason in (Reason.STARTING_UP, Reason.MIGRATION) \
+            and status.info.state is DomainState.PAUSED
+        if unfinished and (holding_lock or self._abandoned(name)):
             process.kill(status.process)
             rd.mark_stopped(Reason.FAILED)
             return Observed(StateInfo(DomainState.SHUTOFF, Reason.FAILED), None)
@@ -101,6 +103,12 @@ class Runtime:
             process.kill(status.process)
             rd.mark_stopped(Reason.SHUTDOWN)
             return Observed(StateInfo(DomainState.SHUTOFF, Reason.SHUTDOWN), None)
+        if qemu_state == "postmigrate" and (holding_lock or self._abandoned(name)):
+            # the guest completed an outgoing migration whose driver died: it lives on
+            # the destination now, so this copy must never run again
+            process.kill(status.process)
+            rd.mark_stopped(Reason.MIGRATED)
+            return Observed(StateInfo(DomainState.SHUTOFF, Reason.MIGRATED), None)
         info = status.info
         if qemu_state in _QEMU_STATES:
             seen = _QEMU_STATES[qemu_state]
@@ -222,6 +230,13 @@ class Runtime:
                 f"ignore the ACPI power button); use 'pyvirt destroy {name}' to force it off")
         process.kill(observed.status.process)
         rd.mark_stopped(Reason.SHUTDOWN)
+
+    def record_state(self, name: str, info: StateInfo) -> None:
+        """Note a state change made through a monitor the caller holds."""
+        rd = self.run_dir(name)
+        status = rd.read_status()
+        if status is not None:
+            rd.write_status(status.with_state(info))
 
     async def failover(self, name: str) -> tuple[PairStatus, ...]:
         observed = await self.observe(name)

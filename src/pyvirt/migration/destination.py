@@ -1,0 +1,198 @@
+"""The destination side: ``pyvirt migrate-agent`` serves one incoming migration.
+
+prepare: validate the definition here, start QEMU with ``-incoming defer`` and listen.
+finish: wait for QEMU's ``completed``, resume, check the guest re-plugged its primary.
+abort (or a broken channel before completion): remove every trace of the guest here.
+A broken channel *after* completion resumes the guest: the source has stopped its copy
+(or will, on its next command), so the guest must run here, exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import sys
+from typing import Any
+
+from pyvirt.domain.io import domain_from_xml
+from pyvirt.domain.model import Domain
+from pyvirt.errors import MigrationFailedError, OperationInvalidError, PyvirtError
+from pyvirt.migration.protocol import PROTOCOL_VERSION, decode, encode
+from pyvirt.qemu.define import emulator_of, prepare_definition
+from pyvirt.qmp.monitor import EventStream, Monitor
+from pyvirt.runtime import process
+from pyvirt.runtime.failover import failover_status
+from pyvirt.runtime.state import DomainState, Reason, StateInfo
+from pyvirt.service.context import Context
+from pyvirt.service.domains import DomainService
+from pyvirt.store.locks import DomainLock
+
+REPLUG_TIMEOUT = 20.0
+
+
+def free_port(host: str) -> int:
+    """A TCP port nobody listens on now (QEMU binds it a moment later)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+class DestinationAgent:
+    def __init__(self, ctx: Context) -> None:
+        self.svc = DomainService(ctx)
+        self.runtime = self.svc.runtime
+        self.domain: Domain | None = None
+        self.live: Domain | None = None
+        self.persistent = False
+        self.lock: DomainLock | None = None
+        self.monitor: Monitor | None = None
+        self.stream: EventStream | None = None
+        self.exits = contextlib.AsyncExitStack()
+        self.completed = False
+        self.resumed = False
+
+    # --- operations -------------------------------------------------------------------
+
+    async def prepare(self, xml: str, persistent: bool, listen: str) -> dict[str, Any]:
+        domain = domain_from_xml(xml)
+        # a cold cache probes QEMU with its own event loop: keep it off this one
+        caps = await asyncio.to_thread(self.svc.ctx.caps_for, emulator_of(domain))
+        domain = prepare_definition(domain, caps, self.svc.ctx.new_mac())
+        self.lock = self.runtime.lock(domain.name, "migration in")
+        self.lock.acquire()
+        observed = await self.runtime.observe(domain.name, holding_lock=True)
+        if observed.info.state.active:
+            raise OperationInvalidError(f"domain '{domain.name}' is already active")
+        existing = self.svc._load_or_none(domain.name)
+        if existing is not None and existing.uuid != domain.uuid:
+            raise MigrationFailedError(
+                f"domain '{domain.name}' is already defined with uuid {existing.uuid}")
+        self.domain, self.persistent = domain, persistent
+        self.live = await self.runtime.start(domain, caps, incoming="defer")
+        self.monitor = await self.exits.enter_async_context(Monitor())
+        await self.monitor.connect(self.runtime.run_dir(domain.name).monitor)
+        self.stream = await self.exits.enter_async_context(self.monitor.events("MIGRATION"))
+        await self.monitor.enable_migration_events()
+        port = free_port(listen)
+        await self.monitor.migrate_incoming(f"tcp:{listen}:{port}")
+        return {"port": port}
+
+    async def finish(self, timeout: float, expect_plugged: list[str]) -> dict[str, Any]:
+        _mon, domain = self._need()
+        status = await self._wait_incoming(timeout)
+        if status != "completed":
+            raise MigrationFailedError(f"incoming migration ended as '{status}'")
+        await self._resume()
+        if self.persistent:
+            self.svc.store.save(domain)
+        pairs = await self._wait_replug(set(expect_plugged))
+        return {"pairs": [p.as_dict() for p in pairs]}
+
+    async def abort(self) -> dict[str, Any]:
+        if self.domain is not None and not self.resumed:
+            status = self.runtime.run_dir(self.domain.name).read_status()
+            if status is not None:
+                process.kill(status.process)
+            self.runtime.run_dir(self.domain.name).mark_stopped(Reason.FAILED)
+        return {}
+
+    # --- helpers ----------------------------------------------------------------------
+
+    def _need(self) -> tuple[Monitor, Domain]:
+        if self.monitor is None or self.domain is None:
+            raise MigrationFailedError("no incoming migration was prepared")
+        return self.monitor, self.domain
+
+    async def _wait_incoming(self, timeout: float) -> str:
+        mon, _domain = self._need()
+        assert self.stream is not None
+        deadline = asyncio.get_running_loop().time() + timeout
+        status = (await mon.query_migrate()).status
+        while status not in ("completed", "failed", "cancelled"):
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                return status
+            with contextlib.suppress(TimeoutError):
+                event = await self.stream.next(min(remaining, 0.5))
+                status = event.status or status
+            status = (await mon.query_migrate()).status if status not in (
+                "completed", "failed", "cancelled") else status
+        self.completed = status == "completed"
+        return status
+
+    async def _resume(self) -> None:
+        mon, domain = self._need()
+        await mon.cont()
+        self.resumed = True
+        self.runtime.record_state(domain.name, StateInfo(DomainState.RUNNING, Reason.MIGRATED))
+
+    async def _wait_replug(self, expected: set[str]) -> list[Any]:
+        """Pair status once every expected primary is plugged again (or the timeout)."""
+        mon, _domain = self._need()
+        assert self.live is not None
+        deadline = asyncio.get_running_loop().time() + REPLUG_TIMEOUT
+        while True:
+            pairs = list(await failover_status(mon, self.live))
+            plugged = {p.transient for p in pairs if p.plugged}
+            if expected <= plugged or asyncio.get_running_loop().time() > deadline:
+                return pairs
+            await asyncio.sleep(0.1)
+
+    async def on_channel_lost(self) -> None:
+        """The source went away: keep the guest only if it fully arrived here."""
+        if self.monitor is None or self.domain is None or self.resumed:
+            return
+        with contextlib.suppress(PyvirtError):
+            if (await self.monitor.query_migrate()).status == "completed":
+                await self._resume()
+                return
+        await self.abort()
+
+    async def close(self) -> None:
+        await self.exits.aclose()
+        if self.lock is not None:
+            self.lock.release()
+
+
+async def serve(ctx: Context) -> int:
+    """Answer requests on stdin/stdout until ``bye`` or end of input."""
+    agent = DestinationAgent(ctx)
+    loop = asyncio.get_running_loop()
+    out = sys.stdout.buffer
+    try:
+        while True:
+            line = await loop.run_in_executor(None, sys.stdin.buffer.readline)
+            if not line:
+                await agent.on_channel_lost()
+                return 0
+            request = decode(line)
+            op, args = request.get("op"), request.get("args") or {}
+            try:
+                if op == "hello":
+                    result: dict[str, Any] = {"version": PROTOCOL_VERSION}
+                elif op == "prepare":
+                    result = await agent.prepare(str(args["xml"]), bool(args["persistent"]),
+                                                 str(args["listen"]))
+                elif op == "finish":
+                    result = await agent.finish(float(args["wait"]),
+                                                list(args.get("expect_plugged", [])))
+                elif op == "abort":
+                    result = await agent.abort()
+                elif op == "bye":
+                    out.write(encode({"ok": True, "result": {}}))
+                    out.flush()
+                    return 0
+                else:
+                    raise MigrationFailedError(f"unknown request '{op}'")
+                answer: dict[str, Any] = {"ok": True, "result": result}
+            except PyvirtError as err:
+                if op == "prepare":
+                    await agent.abort()
+                answer = {"ok": False, "error": str(err)}
+            except (KeyError, TypeError, ValueError) as err:
+                answer = {"ok": False, "error": f"bad request '{op}': {err}"}
+            out.write(encode(answer))
+            out.flush()
+    finally:
+        await agent.close()
