@@ -56,7 +56,7 @@ class Host:
                 state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
             except OSError:
                 continue
-            if b"qemu-system" in cmdline and str(self.root).encode() in cmdline \
+            if b"qemu-system" in cmdline and f"{self.root}/".encode() in cmdline \
                     and state != "Z":
                 found.append(int(entry.name))
         return found

@@ -24,7 +24,9 @@ def job_lines(stats: JobStats | None, completed: bool) -> str:
         return render_pairs([("Job type", "None")])
     kind = "Completed" if completed and stats.phase == "completed" else \
         "Failed" if completed and stats.phase != "completed" else "Unbounded"
-    pairs = [("Job type", kind), ("Operation", "Outgoing migration"),
+    operation = "Incoming migration" if stats.operation == "migration in" \
+        else "Outgoing migration"
+    pairs = [("Job type", kind), ("Operation", operation),
              ("Phase", stats.phase), ("Time elapsed", _ms(stats.total_ms or stats.elapsed_ms)),
              ("Memory processed", _mib(stats.ram_transferred)),
              ("Memory remaining", _mib(stats.ram_remaining)),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 import sys
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 from pyvirt.domain.io import domain_from_xml
 from pyvirt.domain.model import Domain
 from pyvirt.errors import MigrationFailedError, OperationInvalidError, PyvirtError
+from pyvirt.migration.job import JobFiles, JobStats
 from pyvirt.migration.protocol import PROTOCOL_VERSION, decode, encode
 from pyvirt.qemu.define import emulator_of, prepare_definition
 from pyvirt.qmp.monitor import EventStream, Monitor
@@ -78,7 +80,8 @@ class DestinationAgent:
         await self.monitor.migrate_incoming(f"tcp:{listen}:{port}")
         return {"port": port}
 
-    async def finish(self, timeout: float, expect_plugged: list[str]) -> dict[str, Any]:
+    async def finish(self, timeout: float, expect_plugged: list[str],
+                     stats: dict[str, Any] | None = None) -> dict[str, Any]:
         _mon, domain = self._need()
         status = await self._wait_incoming(timeout)
         if status != "completed":
@@ -87,6 +90,10 @@ class DestinationAgent:
         if self.persistent:
             self.svc.store.save(domain)
         pairs = await self._wait_replug(set(expect_plugged))
+        if stats:  # so that `domjobinfo --completed` answers here too, as in libvirt
+            with contextlib.suppress(TypeError, PyvirtError):
+                incoming = JobStats(**stats).evolve(operation="migration in", pid=os.getpid())
+                JobFiles(self.runtime.run_dir(domain.name).path).finish(incoming)
         return {"pairs": [p.as_dict() for p in pairs]}
 
     async def abort(self) -> dict[str, Any]:
@@ -176,7 +183,8 @@ async def serve(ctx: Context) -> int:
                                                  str(args["listen"]))
                 elif op == "finish":
                     result = await agent.finish(float(args["wait"]),
-                                                list(args.get("expect_plugged", [])))
+                                                list(args.get("expect_plugged", [])),
+                                                args.get("stats"))
                 elif op == "abort":
                     result = await agent.abort()
                 elif op == "bye":

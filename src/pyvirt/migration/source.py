@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from pyvirt.domain.defaults import strip_auto_aliases
 from pyvirt.domain.io import domain_from_xml, domain_to_xml
@@ -132,7 +132,8 @@ class SourceMigration:
                        source_qemu: process.ProcessId) -> MigrationResult:
         try:
             done = await agent.channel.request("finish", timeout=FINISH_TIMEOUT, wait=60,
-                                               expect_plugged=list(plan.unplug))
+                                               expect_plugged=list(plan.unplug),
+                                               stats=asdict(stats))
         except PyvirtError as err:
             # the destination could not take over: the source copy must keep the guest
             with contextlib.suppress(PyvirtError):
