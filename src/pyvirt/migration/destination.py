@@ -23,7 +23,6 @@ from pyvirt.migration.job import JobFiles, JobStats
 from pyvirt.migration.protocol import PROTOCOL_VERSION, decode, encode
 from pyvirt.qemu.define import emulator_of, prepare_definition
 from pyvirt.qmp.monitor import EventStream, Monitor
-from pyvirt.runtime import process
 from pyvirt.runtime.failover import failover_status
 from pyvirt.runtime.state import DomainState, Reason, StateInfo
 from pyvirt.service.context import Context
@@ -99,9 +98,8 @@ class DestinationAgent:
     async def abort(self) -> dict[str, Any]:
         if self.domain is not None and not self.resumed:
             status = self.runtime.run_dir(self.domain.name).read_status()
-            if status is not None:
-                process.kill(status.process)
-            self.runtime.run_dir(self.domain.name).mark_stopped(Reason.FAILED)
+            self.runtime.stopped(self.domain.name, Reason.FAILED,
+                                 status.process if status is not None else None)
         return {}
 
     # --- helpers ----------------------------------------------------------------------

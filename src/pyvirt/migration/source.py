@@ -144,8 +144,7 @@ class SourceMigration:
             raise MigrationFailedError(
                 f"job 'migration out' failed: destination did not resume the guest ({err}); "
                 "the guest was resumed on the source") from err
-        process.kill(source_qemu)
-        self.svc.runtime.run_dir(self.name).mark_stopped(Reason.MIGRATED)
+        self.svc.runtime.stopped(self.name, Reason.MIGRATED, source_qemu)
         self.jobs.finish(stats)
         if self.opts.undefine_source and self.svc.store.exists(self.name):
             self.svc.store.delete(self.name)

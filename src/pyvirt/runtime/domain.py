@@ -25,6 +25,7 @@ from pyvirt.qemu.command import BuildEnv, build_command
 from pyvirt.qmp.monitor import Monitor
 from pyvirt.runtime import process
 from pyvirt.runtime.failover import PairStatus, failover_status
+from pyvirt.runtime.hooks import HostHooks, NoHostResources
 from pyvirt.runtime.state import Command, DomainState, Reason, StateInfo, guard
 from pyvirt.runtime.status import RunDir, RuntimeStatus, allocate_domid
 from pyvirt.store.atomic import ensure_dir, remove_file, write_atomic
@@ -56,8 +57,11 @@ class Observed:
 class Runtime:
     """The running side of one state root."""
 
-    def __init__(self, root: StateRoot) -> None:
+    def __init__(self, root: StateRoot, host: HostHooks | None = None,
+                 qemu_user: str | None = None) -> None:
         self.root = root
+        self.host: HostHooks = host or NoHostResources()
+        self.qemu_user = qemu_user  # run QEMU as this user (None: as the caller)
 
     def run_dir(self, name: str) -> RunDir:
         return RunDir(self.root.domain_run_dir(name))
@@ -75,6 +79,17 @@ class Runtime:
         except (OSError, PyvirtError):
             return None
 
+    def stopped(self, name: str, reason: Reason,
+                ident: process.ProcessId | None = None) -> None:
+        """The one way a guest stops: QEMU killed (if *ident*), host resources given
+        back, the stop recorded."""
+        if ident is not None:
+            process.kill(ident)
+        live = self.live_domain(name)
+        if live is not None:
+            self.host.release(live)
+        self.run_dir(name).mark_stopped(reason)
+
     # --- observing -------------------------------------------------------------------
 
     async def observe(self, name: str, *, holding_lock: bool = False) -> Observed:
@@ -90,24 +105,21 @@ class Runtime:
             return Observed(rd.read_last_state(), None)
         if not status.process.alive():
             process.reap(status.process)
-            rd.mark_stopped(Reason.CRASHED)
+            self.stopped(name, Reason.CRASHED)
             return Observed(StateInfo(DomainState.SHUTOFF, Reason.CRASHED), None)
         unfinished = status.info.reason in (Reason.STARTING_UP, Reason.MIGRATION) \
             and status.info.state is DomainState.PAUSED
         if unfinished and (holding_lock or self._abandoned(name)):
-            process.kill(status.process)
-            rd.mark_stopped(Reason.FAILED)
+            self.stopped(name, Reason.FAILED, status.process)
             return Observed(StateInfo(DomainState.SHUTOFF, Reason.FAILED), None)
         qemu_state = await self._query_state(rd)
         if qemu_state == "shutdown":  # the guest powered off; on_poweroff is destroy
-            process.kill(status.process)
-            rd.mark_stopped(Reason.SHUTDOWN)
+            self.stopped(name, Reason.SHUTDOWN, status.process)
             return Observed(StateInfo(DomainState.SHUTOFF, Reason.SHUTDOWN), None)
         if qemu_state == "postmigrate" and (holding_lock or self._abandoned(name)):
             # the guest completed an outgoing migration whose driver died: it lives on
             # the destination now, so this copy must never run again
-            process.kill(status.process)
-            rd.mark_stopped(Reason.MIGRATED)
+            self.stopped(name, Reason.MIGRATED, status.process)
             return Observed(StateInfo(DomainState.SHUTOFF, Reason.MIGRATED), None)
         info = status.info
         if qemu_state in _QEMU_STATES:
@@ -126,8 +138,7 @@ class Runtime:
         if ident is None or not ident.alive() or not process.uses_path(pid, rd.monitor):
             return
         if holding_lock or self._abandoned(name):
-            process.kill(ident)
-            rd.mark_stopped(Reason.FAILED)
+            self.stopped(name, Reason.FAILED, ident)
 
     def _abandoned(self, name: str) -> bool:
         """True when the pyvirt that was starting *name* is gone (its lock is free)."""
@@ -156,14 +167,19 @@ class Runtime:
         name = domain.name
         rd = self.run_dir(name)
         guard(Command.START, (await self.observe(name, holding_lock=True)).info.state)
-        live = assign_aliases(domain)
-        rd.create()
-        ensure_dir(self.root.log_dir)
-        remove_file(rd.monitor)
-        command = build_command(live, caps, BuildEnv(
-            qmp_socket=rd.monitor, pidfile=rd.pidfile, incoming=incoming))
-        write_atomic(rd.live_xml, domain_to_xml(live))
-        ident = process.spawn(command.argv, self.log_path(name))
+        live = self.host.prepare(assign_aliases(domain))
+        try:
+            rd.create()
+            ensure_dir(self.root.log_dir)
+            remove_file(rd.monitor)
+            command = build_command(live, caps, BuildEnv(
+                qmp_socket=rd.monitor, pidfile=rd.pidfile, incoming=incoming))
+            write_atomic(rd.live_xml, domain_to_xml(live))
+            ident = process.spawn(command.argv, self.log_path(name), user=self.qemu_user)
+        except BaseException:
+            self.host.release(live)
+            remove_file(rd.live_xml)
+            raise
         starting = StateInfo(DomainState.PAUSED, Reason.STARTING_UP)
         status = RuntimeStatus(ident.pid, ident.start_time, starting.state.name,
                                starting.reason.value, domain.uuid or "",
@@ -185,8 +201,7 @@ class Runtime:
     def _fail_start(self, rd: RunDir, ident: process.ProcessId, name: str,
                     err: MonitorError) -> None:
         died = not ident.alive()
-        process.kill(ident)
-        rd.mark_stopped(Reason.FAILED)
+        self.stopped(name, Reason.FAILED, ident)
         log = self.log_path(name)
         if died:
             raise ProcessError(
@@ -198,8 +213,7 @@ class Runtime:
         observed = await self.observe(name, holding_lock=True)
         guard(Command.DESTROY, observed.info.state)
         assert observed.status is not None
-        process.kill(observed.status.process)
-        self.run_dir(name).mark_stopped(Reason.DESTROYED)
+        self.stopped(name, Reason.DESTROYED, observed.status.process)
 
     async def set_paused(self, name: str, pause: bool) -> None:
         observed = await self.observe(name, holding_lock=True)
@@ -228,8 +242,7 @@ class Runtime:
             raise OperationFailedError(
                 f"domain '{name}' did not shut down within {timeout:g} s (the guest may "
                 f"ignore the ACPI power button); use 'pyvirt destroy {name}' to force it off")
-        process.kill(observed.status.process)
-        rd.mark_stopped(Reason.SHUTDOWN)
+        self.stopped(name, Reason.SHUTDOWN, observed.status.process)
 
     def record_state(self, name: str, info: StateInfo) -> None:
         """Note a state change made through a monitor the caller holds."""

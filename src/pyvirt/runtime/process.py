@@ -60,8 +60,9 @@ def uses_path(pid: int, path: Path) -> bool:
     return str(path).encode() in cmdline
 
 
-def spawn(argv: tuple[str, ...], log_path: Path) -> ProcessId:
-    """Start *argv* detached (new session, no stdin, stdout/stderr appended to *log_path*).
+def spawn(argv: tuple[str, ...], log_path: Path, user: str | None = None) -> ProcessId:
+    """Start *argv* detached (new session, no stdin, stdout/stderr appended to *log_path*),
+    as *user* when given.
 
     :raises ProcessError: when the binary cannot be executed at all.
     """
@@ -71,7 +72,7 @@ def spawn(argv: tuple[str, ...], log_path: Path) -> ProcessId:
         log.write((" ".join(argv) + "\n").encode())
         try:
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                    start_new_session=True, close_fds=True)
+                                    start_new_session=True, close_fds=True, user=user)
         except OSError as err:
             raise ProcessError(f"cannot execute {argv[0]}: {err.strerror}", argv) from err
     ident = identify(proc.pid)
