@@ -5,11 +5,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pyvirt.domain.defaults import MacFactory, mac_factory
 from pyvirt.errors import SystemCallError
 from pyvirt.qemu.caps import CapsCache, QemuCaps
 from pyvirt.store.roots import ConnectUri, StateRoot, parse_uri
+
+if TYPE_CHECKING:
+    from pyvirt.runtime.domain import Runtime
 
 
 @dataclass(frozen=True)
@@ -39,3 +43,12 @@ class Context:
     @staticmethod
     def new_mac() -> MacFactory:
         return mac_factory(os.urandom)
+
+    def runtime(self) -> Runtime:
+        """The runtime of this root, with its host resources and configuration."""
+        from pyvirt.host.hooks import host_hooks_for
+        from pyvirt.runtime.domain import Runtime
+        from pyvirt.service.config import load_config
+
+        return Runtime(self.root, host=host_hooks_for(self.root),
+                       qemu_user=load_config(self.root).qemu_user)

@@ -11,7 +11,6 @@ from pyvirt.domain.io import domain_from_file, domain_from_xml
 from pyvirt.domain.model import Domain
 from pyvirt.errors import NoDomainError, OperationFailedError, OperationInvalidError
 from pyvirt.qemu.define import emulator_of, prepare_definition
-from pyvirt.runtime.domain import Runtime
 from pyvirt.runtime.failover import PairStatus
 from pyvirt.runtime.state import DomainState, StateInfo
 from pyvirt.service.context import Context
@@ -37,7 +36,7 @@ class DomainService:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.store = DomainStore(ctx.root.config_dir)
-        self.runtime = Runtime(ctx.root)
+        self.runtime = ctx.runtime()
 
     # --- definitions ----------------------------------------------------------------
 
