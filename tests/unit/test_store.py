@@ -83,3 +83,15 @@ def test_lock_of_killed_holder_is_free(tmp_path: Path) -> None:
     proc.join()
     with DomainLock(tmp_path, "d", "start", timeout=1):
         pass
+
+
+def test_ssh_uri_options() -> None:
+    from pyvirt.migration.transport import agent_argv
+
+    uri = parse_uri("qemu+ssh://root@10.1.2.3/embed?root=/srv/b&keyfile=/k/id&no_verify=1")
+    assert (uri.keyfile, uri.no_verify) == ("/k/id", True)
+    argv = agent_argv(uri)
+    assert argv[:4] == ["ssh", "-o", "BatchMode=yes", "-T"]
+    assert ["-i", "/k/id"] == argv[4:6] and "StrictHostKeyChecking=no" in argv
+    assert argv[-2] == "root@10.1.2.3"
+    assert argv[-1] == "pyvirt -c 'qemu:///embed?root=/srv/b' migrate-agent"

@@ -25,6 +25,11 @@ def agent_argv(dest: ConnectUri) -> list[str]:
     ssh = ["ssh", "-o", "BatchMode=yes", "-T"]
     if dest.port:
         ssh += ["-p", str(dest.port)]
+    if dest.keyfile:
+        ssh += ["-i", dest.keyfile]
+    if dest.no_verify:
+        ssh += ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                "-o", "LogLevel=ERROR"]
     command = f"{remote} -c {shlex.quote(dest.local_form())} migrate-agent"
     return [*ssh, target, command]
 

@@ -30,6 +30,8 @@ class ConnectUri:
     port: int | None
     path: str  # "/system" or "/embed"
     root: Path | None
+    keyfile: str | None = None  # ssh: libvirt's ?keyfile=
+    no_verify: bool = False  # ssh: libvirt's ?no_verify=1 (do not check the host key)
 
     @property
     def is_remote(self) -> bool:
@@ -66,15 +68,18 @@ def parse_uri(text: str) -> ConnectUri:
     if not transport and parts.netloc:
         raise InvalidArgError(f"URI '{text}' names a host: use qemu+ssh:// for a remote one")
     root: Path | None = None
+    query = parse_qs(parts.query)
     if parts.path == "/embed":
-        roots = parse_qs(parts.query).get("root", [])
+        roots = query.get("root", [])
         if len(roots) != 1 or not roots[0]:
             raise InvalidArgError(f"Missing 'root' parameter in URI '{text}'")
         root = Path(unquote(roots[0]))
         if not root.is_absolute():
             raise InvalidArgError(f"root '{root}' in URI '{text}' must be an absolute path")
+    keyfile = query.get("keyfile", [None])[0]
+    no_verify = query.get("no_verify", ["0"])[0] == "1"
     return ConnectUri(text, transport or None, parts.username, parts.hostname, port,
-                      parts.path, root)
+                      parts.path, root, keyfile, no_verify)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,126 @@
+"""Cross-host live migration over qemu+ssh://: host B is a network namespace joined to
+this one by a veth pair, with its own sshd. The control channel runs over OpenSSH, QEMU's
+stream over TCP across the veth."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from pyvirt.guest.build import GuestImage
+from pyvirt.guest.report import SerialLog
+from pyvirt.guest.xml import demo_domain_xml
+from tests.e2e.conftest import Host, needs_qemu
+
+SSHD = "/usr/sbin/sshd"
+pytestmark = [
+    pytest.mark.e2e, needs_qemu,
+    pytest.mark.skipif(not (Path(SSHD).exists() and shutil.which("ssh")
+                            and shutil.which("ip")),
+                       reason="openssh-server, openssh-client and iproute2 are needed"),
+    pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root"),
+]
+
+
+@dataclass
+class RemoteHost:
+    namespace: str
+    address: str
+    keyfile: Path
+
+
+def sh(*argv: str) -> None:
+    subprocess.run(argv, check=True, capture_output=True, timeout=30)
+
+
+@pytest.fixture
+def remote(tmp_path: Path) -> Iterator[RemoteHost]:
+    tag = secrets.token_hex(3)
+    ns, veth_a, veth_b = f"pyvirt-b-{tag}", f"pva{tag}", f"pvb{tag}"
+    octet = 2 + secrets.randbelow(250)
+    here, there = f"10.231.{octet}.1", f"10.231.{octet}.2"
+    key, hostkey = tmp_path / "id", tmp_path / "hostkey"
+    sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key))
+    sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(hostkey))
+    (tmp_path / "authorized_keys").write_text(Path(f"{key}.pub").read_text())
+    sshd = None
+    try:
+        sh("ip", "netns", "add", ns)
+        sh("ip", "link", "add", veth_a, "type", "veth", "peer", "name", veth_b)
+        sh("ip", "link", "set", veth_b, "netns", ns)
+        sh("ip", "addr", "add", f"{here}/24", "dev", veth_a)
+        sh("ip", "link", "set", veth_a, "up")
+        sh("ip", "netns", "exec", ns, "ip", "addr", "add", f"{there}/24", "dev", veth_b)
+        sh("ip", "netns", "exec", ns, "ip", "link", "set", veth_b, "up")
+        sh("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up")
+        Path("/run/sshd").mkdir(exist_ok=True)
+        sshd = subprocess.Popen(
+            ["ip", "netns", "exec", ns, SSHD, "-D", "-e", "-f", "/dev/null",
+             "-h", str(hostkey), "-o", f"ListenAddress={there}", "-o", "PermitRootLogin=yes",
+             "-o", f"AuthorizedKeysFile={tmp_path / 'authorized_keys'}",
+             "-o", "StrictModes=no", "-o", "UsePAM=no", "-o", "PidFile=none"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        remote = RemoteHost(ns, there, key)
+        deadline = time.monotonic() + 20
+        while subprocess.run(
+                ["ssh", "-i", str(key), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+                 "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
+                 "-o", "ConnectTimeout=2", f"root@{there}", "true"],
+                capture_output=True).returncode != 0:
+            assert time.monotonic() < deadline, "sshd in the namespace never answered"
+            time.sleep(0.2)
+        yield remote
+    finally:
+        if sshd is not None:
+            sshd.kill()
+            sshd.wait()
+        pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True,
+                              text=True).stdout.split()
+        for pid in pids:
+            subprocess.run(["kill", "-9", pid], capture_output=True)
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        subprocess.run(["ip", "link", "del", veth_a], capture_output=True)
+
+
+def test_migration_over_ssh_to_another_namespace(host: Host, remote: RemoteHost,
+                                                 guest_image: GuestImage, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    dest = Host(tmp_path / "host-b")  # same filesystem, other network namespace
+    dest_uri = (f"qemu+ssh://root@{remote.address}/embed?root={dest.root}"
+                f"&keyfile={remote.keyfile}&no_verify=1")
+    monkeypatch.setenv("PYVIRT_REMOTE_COMMAND", str(Path(sys.executable).parent / "pyvirt"))
+    serial_path = tmp_path / "g.serial"
+    xml = tmp_path / "g.xml"
+    xml.write_text(demo_domain_xml("g", guest_image, serial_path))
+    host.run("define", str(xml))
+    host.run("start", "g")
+    serial = SerialLog(serial_path, from_end=False)
+    assert serial.wait_for(lambda r: r.bonded and r.probe_ok > 0, 90) is not None
+    serial.mark()
+    try:
+        proc = host.run("migrate", "--live", "--verbose", "g", dest_uri, timeout=180)
+        assert "Migration: completed" in proc.stderr
+        back = serial.wait_for(lambda r: r.bonded and r.primary_driver == "e1000e"
+                               and r.probe_ok > 0, 60)
+        assert back is not None, "the guest did not re-bond on host B"
+        assert host.qemu_pids() == [] and len(dest.qemu_pids()) == 1
+        [pid] = dest.qemu_pids()
+        netns = subprocess.run(["ip", "netns", "identify", str(pid)], capture_output=True,
+                               text=True).stdout.strip()
+        assert netns == remote.namespace, "the destination QEMU is not on host B"
+        [pair] = json.loads(dest.run("domfailover", "g", "--json").stdout)
+        assert pair["negotiated"] is True and pair["plugged"] is True
+        assert host.run("domstate", "--reason", "g").stdout.strip() == "shut off (migrated)"
+        dest.run("destroy", "g")
+    finally:
+        dest.kill_all()
