@@ -156,3 +156,31 @@ def test_domjobabort_rolls_back(host: Host, dest: Host, guest_image: GuestImage,
     assert pair["plugged"] is True
     assert dest.qemu_pids() == []
     host.run("destroy", "g")
+
+
+@pytest.mark.parametrize("delay", [0.3, 0.9, 2.0])
+def test_killed_migrate_leaves_exactly_one_guest(host: Host, dest: Host,
+                                                 guest_image: GuestImage, tmp_path: Path,
+                                                 delay: float) -> None:
+    """SIGKILL the migrating pyvirt at some point: afterwards the guest runs on exactly one
+    side, and both sides' next commands agree."""
+    boot_bonded(host, guest_image, tmp_path)
+    proc = subprocess.Popen([*PYVIRT, "-c", host.uri, "migrate", "--live", "--bandwidth", "40",
+                             "g", dest.uri], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    time.sleep(delay)
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 60
+    while True:
+        states = [h.run("domstate", "g", check=False).stdout.strip() for h in (host, dest)]
+        running = [s for s in states if s in ("running", "paused")]
+        if len(running) == 1 and len(host.qemu_pids()) + len(dest.qemu_pids()) == 1:
+            break
+        assert time.monotonic() < deadline, f"states {states}, qemu {host.qemu_pids()} " \
+                                            f"{dest.qemu_pids()}"
+        time.sleep(0.5)
+    winner = host if states[0] in ("running", "paused") else dest
+    [pair] = json.loads(winner.run("domfailover", "g", "--json").stdout)
+    assert pair["negotiated"] is True
+    winner.run("destroy", "g")
