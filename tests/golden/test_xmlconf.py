@@ -50,3 +50,17 @@ def test_error_files_are_one_line() -> None:
     for path in Path(XMLCONF).glob("*.err"):
         lines = path.read_text().splitlines()
         assert len(lines) == 1 and ": " in lines[0], path.name
+
+
+@pytest.mark.parametrize("name", [n for n in CASES
+                                  if (XMLCONF / f"{n}.qemu-7.2.args").exists()])
+def test_generated_devices_use_known_properties(name: str) -> None:
+    """Every -device property of every golden argv is one the recorded QEMU lists."""
+    from tests.golden.harness import caps_for
+    from tests.unit.test_command_conformance import (
+        assert_device_props_known,
+        read_args_file,
+    )
+
+    assert_device_props_known(read_args_file(XMLCONF / f"{name}.qemu-7.2.args"),
+                              caps_for(name))
