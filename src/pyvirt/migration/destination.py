@@ -65,7 +65,7 @@ class DestinationAgent:
         observed = await self.runtime.observe(domain.name, holding_lock=True)
         if observed.info.state.active:
             raise OperationInvalidError(f"domain '{domain.name}' is already active")
-        existing = self.svc._load_or_none(domain.name)
+        existing = self.svc.find_defined(domain.name)
         if existing is not None and existing.uuid != domain.uuid:
             raise MigrationFailedError(
                 f"domain '{domain.name}' is already defined with uuid {existing.uuid}")

@@ -11,11 +11,10 @@ from pyvirt.domain.defaults import MacFactory, apply_defaults, strip_auto_aliase
 from pyvirt.domain.model import Domain
 from pyvirt.domain.validate import validate_domain
 from pyvirt.qemu.caps import QemuCaps
+from pyvirt.qemu.machine import DEFAULT_EMULATOR
 from pyvirt.qemu.placement import assign_pci_addresses
 from pyvirt.qemu.postparse import apply_qemu_defaults
 from pyvirt.qemu.validate import validate_for_qemu
-
-DEFAULT_EMULATOR = "/usr/bin/qemu-system-x86_64"
 
 
 def emulator_of(domain: Domain) -> str:

@@ -6,6 +6,8 @@ import re
 
 from pyvirt.domain.model import Domain, Interface, InterfaceType, TransientTeaming
 
+DEFAULT_EMULATOR = "/usr/bin/qemu-system-x86_64"
+
 _Q35 = re.compile(r"^(q35|pc-q35-[0-9.]+)$")
 _I440FX = re.compile(r"^(pc|pc-i440fx-[0-9.]+)$")
 

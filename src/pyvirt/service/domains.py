@@ -59,7 +59,7 @@ class DomainService:
 
     def define(self, domain: Domain) -> Domain:
         with self.runtime.lock(domain.name, "define"):
-            existing = self._load_or_none(domain.name)
+            existing = self.find_defined(domain.name)
             if existing is not None and domain.uuid and existing.uuid != domain.uuid:
                 raise OperationFailedError(
                     f"domain '{domain.name}' is already defined with uuid {existing.uuid}")
@@ -80,7 +80,7 @@ class DomainService:
             self.store.delete(domain.name)
         return domain.name
 
-    def _load_or_none(self, name: str) -> Domain | None:
+    def find_defined(self, name: str) -> Domain | None:
         try:
             return self.store.load(name)
         except NoDomainError:
@@ -92,7 +92,7 @@ class DomainService:
         :raises NoDomainError: with virsh's wording.
         """
         if "/" not in ref:
-            found = self._load_or_none(ref) or self.runtime.live_domain(ref)
+            found = self.find_defined(ref) or self.runtime.live_domain(ref)
             if found is not None:
                 return found
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pyvirt.domain.model import Domain
 from pyvirt.qemu.aliases import assign_aliases
 from pyvirt.qemu.caps import QemuCaps
+from pyvirt.qemu.machine import DEFAULT_EMULATOR
 from pyvirt.qemu.command.boot import apply_boot_order
 from pyvirt.qemu.command.context import BuildContext
 from pyvirt.qemu.command.devices_controllers import controller_args
@@ -27,7 +28,7 @@ from pyvirt.qemu.command.machine import (
     name_args,
 )
 
-DEFAULT_BINARY = "/usr/bin/qemu-system-x86_64"
+DEFAULT_BINARY = DEFAULT_EMULATOR
 
 # QEMU's seccomp filter as libvirt enables it (qemu.conf seccomp_sandbox default).
 _SANDBOX = "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"
