@@ -5,7 +5,6 @@ from __future__ import annotations
 from pyvirt.domain.model import Domain
 from pyvirt.qemu.aliases import assign_aliases
 from pyvirt.qemu.caps import QemuCaps
-from pyvirt.qemu.machine import DEFAULT_EMULATOR
 from pyvirt.qemu.command.boot import apply_boot_order
 from pyvirt.qemu.command.context import BuildContext
 from pyvirt.qemu.command.devices_controllers import controller_args
@@ -27,6 +26,7 @@ from pyvirt.qemu.command.machine import (
     monitor_args,
     name_args,
 )
+from pyvirt.qemu.machine import DEFAULT_EMULATOR
 
 DEFAULT_BINARY = DEFAULT_EMULATOR
 
