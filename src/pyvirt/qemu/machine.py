@@ -56,3 +56,9 @@ def is_emulated_transient(iface: Interface) -> bool:
     return (isinstance(iface.teaming, TransientTeaming)
             and iface.type in _EMULATED_TRANSIENT_TYPES
             and (iface.model or "") in EMULATED_PRIMARY_MODELS)
+
+
+def is_pool_member(iface: Interface) -> bool:
+    """A transient ``type='network'`` NIC: it becomes a VF of a hostdev pool at start, so
+    it is placed like a VFIO device (own root port) and gets no emulated model."""
+    return iface.type is InterfaceType.NETWORK and isinstance(iface.teaming, TransientTeaming)

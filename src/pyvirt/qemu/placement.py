@@ -26,7 +26,7 @@ from pyvirt.domain.model import (
     PciModel,
 )
 from pyvirt.errors import ConfigUnsupportedError, ParseError
-from pyvirt.qemu.machine import PCIE_NIC_MODELS, is_i440fx, is_q35
+from pyvirt.qemu.machine import PCIE_NIC_MODELS, is_i440fx, is_pool_member, is_q35
 from pyvirt.qemu.postparse import insert_controller
 from pyvirt.types import PciAddress
 
@@ -57,7 +57,8 @@ def _requests(domain: Domain) -> list[_Request]:
     reqs: list[_Request] = []  # PCI controllers themselves: see _address_root_ports
     for i, nic in enumerate(d.interfaces):
         if nic.type is not InterfaceType.HOSTDEV and nic.address is None:
-            reqs.append(_Request("interfaces", i, (nic.model or "") in PCIE_NIC_MODELS))
+            pcie = (nic.model or "") in PCIE_NIC_MODELS or is_pool_member(nic)
+            reqs.append(_Request("interfaces", i, pcie))
     for i, ctl in enumerate(d.controllers):
         if ctl.address is None and ctl.type in (ControllerType.USB, ControllerType.SCSI) \
                 and ctl.model != "none":

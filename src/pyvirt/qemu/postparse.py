@@ -28,7 +28,13 @@ from pyvirt.domain.model import (
 )
 from pyvirt.errors import ParseError
 from pyvirt.qemu.aliases import drive_address
-from pyvirt.qemu.machine import DEFAULT_NIC_MODEL, is_emulated_transient, is_i440fx, is_q35
+from pyvirt.qemu.machine import (
+    DEFAULT_NIC_MODEL,
+    is_emulated_transient,
+    is_i440fx,
+    is_pool_member,
+    is_q35,
+)
 from pyvirt.types import DriveAddress, PciAddress
 
 # q35's built-in AHCI controller sits at 00:1f.2.
@@ -118,7 +124,8 @@ def _nic_defaults(domain: Domain) -> Domain:
     and the incoming migration fails ("Unknown ramblock ... e1000e.rom")."""
     nics = []
     for nic in domain.devices.interfaces:
-        if nic.model is None and nic.type is not InterfaceType.HOSTDEV:
+        if nic.model is None and nic.type is not InterfaceType.HOSTDEV \
+                and not is_pool_member(nic):
             nic = replace(nic, model=DEFAULT_NIC_MODEL)
         if is_emulated_transient(nic) and nic.rom is None:
             nic = replace(nic, rom=Rom(enabled=False))
