@@ -72,6 +72,13 @@ class Runtime:
     def lock(self, name: str, job: str, timeout: float = 30.0) -> DomainLock:
         return DomainLock(self.root.run_dir / "locks", name, job, timeout)
 
+    def started_definition(self, name: str) -> Domain | None:
+        """The definition a running domain was started from (see RunDir.definition)."""
+        try:
+            return domain_from_xml(self.run_dir(name).definition.read_bytes())
+        except (OSError, PyvirtError):
+            return None
+
     def live_domain(self, name: str) -> Domain | None:
         """The live definition (runtime aliases) of a running domain, else None."""
         try:
@@ -174,6 +181,7 @@ class Runtime:
             remove_file(rd.monitor)
             command = build_command(live, caps, BuildEnv(
                 qmp_socket=rd.monitor, pidfile=rd.pidfile, incoming=incoming))
+            write_atomic(rd.definition, domain_to_xml(domain))
             write_atomic(rd.live_xml, domain_to_xml(live))
             ident = process.spawn(command.argv, self.log_path(name), user=self.qemu_user)
         except BaseException:

@@ -57,6 +57,12 @@ class RunDir:
         return self.path / "live.xml"
 
     @property
+    def definition(self) -> Path:
+        """The definition the guest was started from (no runtime aliases, no host
+        allocations): what a migration sends when the domain is not persistent."""
+        return self.path / "definition.xml"
+
+    @property
     def monitor(self) -> Path:
         return self.path / "monitor.sock"
 
@@ -96,7 +102,8 @@ class RunDir:
         self.create()
         write_atomic(self.last_state_file,
                      json.dumps({"state": DomainState.SHUTOFF.name, "reason": reason.value}))
-        for path in (self.status_file, self.live_xml, self.monitor, self.pidfile):
+        for path in (self.status_file, self.live_xml, self.definition, self.monitor,
+                     self.pidfile):
             remove_file(path)
 
 
