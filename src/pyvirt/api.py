@@ -18,6 +18,13 @@ from pyvirt.domain.io import domain_to_xml
 from pyvirt.errors import PyvirtError
 from pyvirt.runtime.state import DomainState
 from pyvirt.service.context import Context
+from pyvirt.service.devices import (
+    AFFECT_CONFIG,
+    AFFECT_CURRENT,
+    AFFECT_LIVE,
+    DeviceService,
+    parse_devices,
+)
 from pyvirt.service.domains import DomainService
 from pyvirt.store.roots import choose_uri
 
@@ -34,6 +41,12 @@ VIR_DOMAIN_START_PAUSED = 1
 VIR_DOMAIN_XML_INACTIVE = 2
 VIR_CONNECT_LIST_DOMAINS_ACTIVE = 1
 VIR_CONNECT_LIST_DOMAINS_INACTIVE = 2
+VIR_DOMAIN_AFFECT_CURRENT = AFFECT_CURRENT
+VIR_DOMAIN_AFFECT_LIVE = AFFECT_LIVE
+VIR_DOMAIN_AFFECT_CONFIG = AFFECT_CONFIG
+VIR_DOMAIN_DEVICE_MODIFY_CURRENT = AFFECT_CURRENT
+VIR_DOMAIN_DEVICE_MODIFY_LIVE = AFFECT_LIVE
+VIR_DOMAIN_DEVICE_MODIFY_CONFIG = AFFECT_CONFIG
 
 
 class libvirtError(Exception):
@@ -139,6 +152,44 @@ class virDomain:
     def failoverStatus(self) -> list[dict[str, object]]:
         """pyvirt extension: one dict per teaming pair (see ``pyvirt domfailover``)."""
         return [p.as_dict() for p in self._svc.failover(self._name)]
+
+    # --- devices (``pyvirt attach-device`` ...; XML may hold several in <devices>) ------
+
+    @property
+    def _devices(self) -> DeviceService:
+        return DeviceService(self._svc)
+
+    @_translated
+    def attachDevice(self, xml: str) -> int:
+        self._devices.attach(self._name, parse_devices(xml), VIR_DOMAIN_AFFECT_LIVE)
+        return 0
+
+    @_translated
+    def attachDeviceFlags(self, xml: str, flags: int = 0) -> int:
+        self._devices.attach(self._name, parse_devices(xml), flags)
+        return 0
+
+    @_translated
+    def detachDevice(self, xml: str) -> int:
+        self._devices.detach(self._name, parse_devices(xml), VIR_DOMAIN_AFFECT_LIVE)
+        return 0
+
+    @_translated
+    def detachDeviceFlags(self, xml: str, flags: int = 0) -> int:
+        """0 also when the guest has not released the device yet (as libvirt)."""
+        self._devices.detach(self._name, parse_devices(xml), flags)
+        return 0
+
+    @_translated
+    def detachDeviceAlias(self, alias: str, flags: int = 0) -> int:
+        self._devices.detach(self._name, [alias], flags)
+        return 0
+
+    @_translated
+    def updateDeviceFlags(self, xml: str, flags: int = 0) -> int:
+        """Only an interface's ``<link state>`` can change."""
+        self._devices.update(self._name, parse_devices(xml), flags)
+        return 0
 
 
 class virConnect:

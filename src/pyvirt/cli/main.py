@@ -62,7 +62,7 @@ def connection(ctx: click.Context) -> Context:
 
 
 def main() -> None:
-    from pyvirt.cli import domcmds, guestcmds, migcmds, xmlcmds  # noqa: F401  (registers them)
+    from pyvirt.cli import devcmds, domcmds, guestcmds, hostcmds, migcmds, xmlcmds  # noqa: F401  (registers them)
 
     try:
         cli.main(prog_name="pyvirt", standalone_mode=False)

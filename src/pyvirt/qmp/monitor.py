@@ -318,6 +318,76 @@ class Monitor:
     async def query_migrate(self) -> MigrationInfo:
         return parse_migrate_info(await self._execute("query-migrate"))
 
+    # --- hot-plug -----------------------------------------------------------------------
+
+    async def netdev_add(self, props: Mapping[str, object]) -> None:
+        """Create a network backend (``type``, ``id`` ... as for ``-netdev``).
+
+        :raises CommandFailedError: when QEMU refuses it (e.g. a duplicate id).
+        """
+        await self._execute("netdev_add", props)
+
+    async def netdev_del(self, netdev_id: str) -> None:
+        """:raises CommandFailedError: when there is no such backend."""
+        await self._execute("netdev_del", {"id": netdev_id})
+
+    async def device_add(self, props: Mapping[str, object]) -> None:
+        """Plug a device (``driver``, ``id``, ``bus`` ... as for ``-device``). A failover
+        primary whose standby has not negotiated yet is accepted but kept hidden.
+
+        :raises CommandFailedError: when QEMU refuses it (busy slot, bus without hot-plug,
+            a second primary for one standby ...).
+        """
+        await self._execute("device_add", props)
+
+    async def device_del(self, device_id: str) -> None:
+        """Ask for the removal of a device; it is gone once DEVICE_DELETED arrives (for a
+        PCI device: once the guest has ejected it).
+
+        :raises CommandFailedError: ``DeviceNotFound`` when QEMU has no such device (also
+            for a hidden failover primary), ``GenericError`` when an unplug of it is
+            already pending.
+        """
+        await self._execute("device_del", {"id": device_id})
+
+    async def device_del_and_wait(self, device_id: str, timeout: float) -> bool:
+        """:meth:`device_del`, then wait for its DEVICE_DELETED. True when the device is
+        gone within *timeout* s, False when it is still being unplugged (an unplug
+        already pending counts as requested).
+
+        :raises CommandFailedError: as :meth:`device_del`, except for a pending unplug.
+        """
+        async with self.events("DEVICE_DELETED") as stream:
+            try:
+                await self.device_del(device_id)
+            except CommandFailedError as err:
+                if "already in the process of unplug" not in err.description:
+                    raise
+            return await _wait_deleted(stream, device_id, timeout)
+
+    async def set_link(self, name: str, up: bool) -> None:
+        """Set the link of the NIC whose device id (or netdev id) is *name*.
+
+        :raises CommandFailedError: when there is no such NIC.
+        """
+        await self._execute("set_link", {"name": name, "up": up})
+
+
+async def _wait_deleted(stream: EventStream, device_id: str, timeout: float) -> bool:
+    """True once DEVICE_DELETED names *device_id*; False after *timeout* s."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            return False
+        try:
+            event = await stream.next(remaining)
+        except TimeoutError:
+            return False
+        if event.name == "DEVICE_DELETED" and event.device == device_id:
+            return True
+
 
 class EventStream:
     """Typed events from one listener."""
