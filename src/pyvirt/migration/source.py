@@ -67,8 +67,10 @@ class SourceMigration:
 
     def _destination_xml(self, live: Domain) -> str:
         """The migratable XML: the stored definition (or --xml), without runtime state."""
-        base = self.svc.find_defined(self.name) \
-            or self.svc.runtime.started_definition(self.name) or strip_auto_aliases(live)
+        # what runs now (hot-plugged devices included), as libvirt migrates the live
+        # definition; the stored one only when the run directory lacks it
+        base = self.svc.runtime.started_definition(self.name) \
+            or self.svc.find_defined(self.name) or strip_auto_aliases(live)
         if self.opts.xml is None:
             return domain_to_xml(base)
         other = domain_from_xml(self.opts.xml)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pyvirt.domain.io import domain_from_xml, domain_to_xml
-from pyvirt.domain.model import Domain
+from pyvirt.domain.model import Domain, LinkState
 from pyvirt.errors import (
     MonitorError,
     OperationFailedError,
@@ -196,6 +196,9 @@ class Runtime:
         try:
             async with Monitor() as mon:
                 await mon.connect(rd.monitor, timeout=CONNECT_TIMEOUT, alive=ident.alive)
+                for nic in live.devices.interfaces:  # QEMU has no option for it
+                    if nic.link is LinkState.DOWN and nic.alias:
+                        await mon.set_link(nic.alias, False)
                 if not paused and incoming is None:
                     await mon.cont()
         except MonitorError as err:

@@ -29,6 +29,7 @@ from pyvirt.errors import (
     OperationUnsupportedError,
     PyvirtError,
 )
+from pyvirt.qemu.command.devices_net import netdev_id
 from pyvirt.qemu.hotplug import AttachPlan, Member, Plug, append
 from pyvirt.qmp.monitor import CommandFailedError, Monitor
 from pyvirt.runtime.devstate import DeviceRecords
@@ -45,7 +46,7 @@ _SECOND_PRIMARY = "Cannot attach more than one primary device"
 def _netdev_id(dev: Member) -> str | None:
     """The backend of an emulated NIC, as the builder names it (``host<alias>``)."""
     if isinstance(dev, Interface) and dev.type is not InterfaceType.HOSTDEV:
-        return f"host{dev.alias}"
+        return netdev_id(dev)
     return None
 
 

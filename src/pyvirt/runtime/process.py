@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pwd
 import select
 import signal
+import stat
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pyvirt.errors import ProcessError
 
@@ -60,19 +63,36 @@ def uses_path(pid: int, path: Path) -> bool:
     return str(path).encode() in cmdline
 
 
-def spawn(argv: tuple[str, ...], log_path: Path, user: str | None = None) -> ProcessId:
+def spawn(argv: tuple[str, ...], log_path: Path, user: str | None = None,
+          hand_over: tuple[Path, ...] = (), traverse: tuple[Path, ...] = ()) -> ProcessId:
     """Start *argv* detached (new session, no stdin, stdout/stderr appended to *log_path*),
     as *user* when given.
 
-    :raises ProcessError: when the binary cannot be executed at all.
+    QEMU runs with umask 0177, so whatever it creates (monitor socket, pidfile, serial
+    files) is 0600. With *user*, the process gets that user's uid and primary gid and no
+    supplementary groups (as libvirt's DAC driver); *log_path* and every path in
+    *hand_over* (the directory where QEMU creates its socket and pidfile) are chowned to
+    it, and every directory in *traverse* (the private directories above that one) gets
+    the user's group with search permission only (0710: QEMU can pass through, not
+    list, create or delete). Without *user*, *hand_over* and *traverse* are ignored.
+
+    :raises ProcessError: when the binary cannot be executed at all, or *user* does not
+        exist or cannot be handed its files.
     """
+    account = _account(user, argv) if user is not None else None
     with open(log_path, "ab", buffering=0) as log:
         os.fchmod(log.fileno(), 0o600)
+        if account is not None:
+            _chown(account, argv, log_path, *hand_over)
+            _grant_search(account, argv, *traverse)
         log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')}: starting up\n".encode())
         log.write((" ".join(argv) + "\n").encode())
+        ids: dict[str, Any] = {} if account is None else {
+            "user": account.pw_uid, "group": account.pw_gid, "extra_groups": []}
         try:
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                    start_new_session=True, close_fds=True, user=user)
+                                    start_new_session=True, close_fds=True, umask=0o177,
+                                    **ids)
         except OSError as err:
             raise ProcessError(f"cannot execute {argv[0]}: {err.strerror}", argv) from err
     ident = identify(proc.pid)
@@ -83,6 +103,34 @@ def spawn(argv: tuple[str, ...], log_path: Path, user: str | None = None) -> Pro
     # The Popen object is dropped on purpose: the QEMU must outlive us. While we live,
     # reap() collects it if it dies, so it never lingers as our zombie.
     return ident
+
+
+def _account(user: str, argv: tuple[str, ...]) -> pwd.struct_passwd:
+    try:
+        return pwd.getpwnam(user)
+    except KeyError:
+        raise ProcessError(f"cannot run {argv[0]} as user '{user}': no such user",
+                           argv) from None
+
+
+def _grant_search(account: pwd.struct_passwd, argv: tuple[str, ...], *dirs: Path) -> None:
+    for directory in dirs:
+        try:
+            os.chown(directory, -1, account.pw_gid, follow_symlinks=False)
+            os.chmod(directory, stat.S_IMODE(directory.lstat().st_mode) | stat.S_IXGRP)
+        except OSError as err:
+            raise ProcessError(f"cannot let user '{account.pw_name}' through '{directory}': "
+                               f"{err.strerror}", argv) from err
+
+
+def _chown(account: pwd.struct_passwd, argv: tuple[str, ...], *paths: Path) -> None:
+    """Hand *paths* to *account* (owner and primary group); symlinks are not followed."""
+    for path in paths:
+        try:
+            os.chown(path, account.pw_uid, account.pw_gid, follow_symlinks=False)
+        except OSError as err:
+            raise ProcessError(f"cannot hand '{path}' to user '{account.pw_name}': "
+                               f"{err.strerror}", argv) from err
 
 
 def reap(ident: ProcessId) -> None:

@@ -103,7 +103,7 @@ class RunDir:
         write_atomic(self.last_state_file,
                      json.dumps({"state": DomainState.SHUTOFF.name, "reason": reason.value}))
         for path in (self.status_file, self.live_xml, self.definition, self.monitor,
-                     self.pidfile):
+                     self.pidfile, self.path / "pending-unplug.json"):
             remove_file(path)
 
 

@@ -19,6 +19,11 @@ from pyvirt.qemu.machine import DEFAULT_NIC_MODEL, NIC_MODEL_DEVICES, VIRTIO_MOD
 _FAILOVER_UNSUPPORTED = "virtio-net failover (teaming) is not supported with this QEMU binary"
 
 
+def netdev_id(iface: Interface) -> str:
+    """The QEMU id of an interface's backend: ``host`` + its alias, as libvirt does."""
+    return f"host{iface.alias}"
+
+
 def _netdev(iface: Interface) -> Props:
     """The host side of the NIC.
 
@@ -29,7 +34,7 @@ def _netdev(iface: Interface) -> Props:
     :raises ConfigUnsupportedError: for ``bridge`` and ``network``: they need a tap fd
         created and attached by the runtime, which pyvirt cannot provide yet.
     """
-    netdev_id = f"host{iface.alias}"
+    backend = netdev_id(iface)
     queues = iface.driver.queues if iface.driver and (iface.driver.queues or 1) > 1 else None
     if iface.type is InterfaceType.USER:
         if iface.mtu is not None:
@@ -38,9 +43,9 @@ def _netdev(iface: Interface) -> Props:
         if queues is not None:
             raise ConfigUnsupportedError("multiqueue is not supported for network "
                                          "interfaces of type 'user'")
-        return props(("type", "user"), ("id", netdev_id))
+        return props(("type", "user"), ("id", backend))
     if iface.type is InterfaceType.ETHERNET:
-        return props(("type", "tap"), ("id", netdev_id), ("ifname", iface.target_dev),
+        return props(("type", "tap"), ("id", backend), ("ifname", iface.target_dev),
                      ("script", "no"), ("downscript", "no"), ("queues", queues))
     raise ConfigUnsupportedError(
         f"interface type '{iface.type.value}' is not supported by the pyvirt command "
@@ -74,7 +79,7 @@ def _nic(ctx: BuildContext, iface: Interface) -> Props:
         ("vectors", 2 * queues + 2 if virtio and queues > 1 else None),
         ("host_mtu", iface.mtu),
         ("failover", failover),
-        ("netdev", f"host{iface.alias}"),
+        ("netdev", netdev_id(iface)),
         ("id", iface.alias),
         ("mac", str(iface.mac) if iface.mac else None),
         ("bootindex", iface.boot),
