@@ -6,12 +6,15 @@ that the command-line tool does not pay for it.
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 
 def __getattr__(name: str) -> Any:
-    from pyvirt import api
-
-    if hasattr(api, name):
+    if name.startswith("__"):
+        raise AttributeError(name)
+    api = importlib.import_module("pyvirt.api")
+    try:
         return getattr(api, name)
-    raise AttributeError(f"module 'pyvirt' has no attribute {name!r}")
+    except AttributeError:
+        raise AttributeError(f"module 'pyvirt' has no attribute {name!r}") from None

@@ -11,11 +11,10 @@ Every failure is a :class:`libvirtError` carrying the same message the CLI print
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import wraps
 from typing import Any, TypeVar
 
+from pyvirt.api_errors import _translated, libvirtError
 from pyvirt.domain.io import domain_to_xml
-from pyvirt.errors import PyvirtError
 from pyvirt.runtime.state import DomainState
 from pyvirt.service.context import Context
 from pyvirt.service.devices import (
@@ -47,28 +46,6 @@ VIR_DOMAIN_AFFECT_CONFIG = AFFECT_CONFIG
 VIR_DOMAIN_DEVICE_MODIFY_CURRENT = AFFECT_CURRENT
 VIR_DOMAIN_DEVICE_MODIFY_LIVE = AFFECT_LIVE
 VIR_DOMAIN_DEVICE_MODIFY_CONFIG = AFFECT_CONFIG
-
-
-class libvirtError(Exception):
-    """The one exception of the API; ``str()`` is the CLI's message."""
-
-    def __init__(self, message: str, cause: PyvirtError | None = None) -> None:
-        super().__init__(message)
-        self.cause = cause
-
-    def get_error_message(self) -> str:
-        return str(self)
-
-
-def _translated(func: F) -> F:
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except PyvirtError as err:
-            raise libvirtError(str(err), err) from err
-
-    return wrapper  # type: ignore[return-value]
 
 
 class virDomain:

@@ -1,0 +1,33 @@
+"""The API's one exception, and the decorator that turns pyvirt errors into it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+from pyvirt.errors import PyvirtError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class libvirtError(Exception):
+    """The one exception of the API; ``str()`` is the CLI's message."""
+
+    def __init__(self, message: str, cause: PyvirtError | None = None) -> None:
+        super().__init__(message)
+        self.cause = cause
+
+    def get_error_message(self) -> str:
+        return str(self)
+
+
+def _translated(func: F) -> F:
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except PyvirtError as err:
+            raise libvirtError(str(err), err) from err
+
+    return wrapper  # type: ignore[return-value]
