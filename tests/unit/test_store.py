@@ -92,6 +92,6 @@ def test_ssh_uri_options() -> None:
     assert (uri.keyfile, uri.no_verify) == ("/k/id", True)
     argv = agent_argv(uri)
     assert argv[:4] == ["ssh", "-o", "BatchMode=yes", "-T"]
-    assert ["-i", "/k/id"] == argv[4:6] and "StrictHostKeyChecking=no" in argv
+    assert argv[4:6] == ["-i", "/k/id"] and "StrictHostKeyChecking=no" in argv
     assert argv[-2] == "root@10.1.2.3"
     assert argv[-1] == "pyvirt -c 'qemu:///embed?root=/srv/b' migrate-agent"
