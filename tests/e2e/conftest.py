@@ -20,6 +20,22 @@ needs_qemu = pytest.mark.skipif(QEMU is None, reason="qemu-system-x86_64 is not 
 PYVIRT = [sys.executable, "-m", "pyvirt.cli"]
 
 
+def child_pids() -> set[int]:
+    """Children of this process, zombies included (they stay until reaped)."""
+    pids: set[int] = set()
+    for task in Path("/proc/self/task").iterdir():
+        pids.update(int(pid) for pid in (task / "children").read_text().split())
+    return pids
+
+
+@pytest.fixture
+def no_leftover_children() -> Iterator[None]:
+    """Fails the test if it leaves a child process (e.g. a QEMU) behind."""
+    before = child_pids()
+    yield
+    assert child_pids() - before == set(), "a child process (QEMU?) was left behind"
+
+
 @pytest.fixture(scope="session")
 def guest_image() -> GuestImage:
     return build_guest()

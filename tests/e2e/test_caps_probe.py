@@ -9,7 +9,6 @@ import asyncio
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,19 +24,9 @@ needs_qemu = pytest.mark.skipif(QEMU is None, reason="qemu-system-x86_64 is not 
 FIXTURE = Path(__file__).resolve().parents[1] / "data" / "caps" / "qemu-7.2-x86_64.json"
 
 
-def child_pids() -> set[int]:
-    """Children of this process, zombies included (they stay until reaped)."""
-    pids: set[int] = set()
-    for task in Path("/proc/self/task").iterdir():
-        pids.update(int(pid) for pid in (task / "children").read_text().split())
-    return pids
-
-
 @pytest.fixture(autouse=True)
-def no_leftover_process() -> Iterator[None]:
-    before = child_pids()
-    yield
-    assert child_pids() - before == set(), "a probe left a process behind"
+def _no_leftover_children(no_leftover_children: None) -> None:
+    """Every test here must reap whatever it started."""
 
 
 @pytest.fixture(scope="module")
