@@ -130,7 +130,8 @@ def size_to_kib(value: str, unit: str | None, what: str = "memory") -> int:
     :raises ParseError: for a non-integer value, an unknown unit or an absurd size.
     """
     text = value.strip()
-    if not text.isdigit() or len(text) > 30:
+    if not re.fullmatch(r"[0-9]{1,30}", text):  # str.isdigit() also takes '²' and '٣'
+
         raise ParseError(f"Invalid value '{value}' for element or attribute '{what}'")
     factor = _UNIT_BYTES.get((unit or "KiB").lower())
     if factor is None:

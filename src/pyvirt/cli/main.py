@@ -22,7 +22,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def fail(message: str) -> None:
-    click.echo(f"error: {message}", err=True)
+    """One ``error:`` line: line breaks a message quotes from the input are escaped, so a
+    value can never forge a second line."""
+    one_line = message.replace("\n", "\\n").replace("\r", "\\r")
+    click.echo(f"error: {one_line}", err=True)
     sys.exit(1)
 
 

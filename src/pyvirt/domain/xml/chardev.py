@@ -14,11 +14,14 @@ from pyvirt.domain.xml.util import (
     on_off_attr,
     sub,
 )
+from pyvirt.errors import ParseError
 
 
 def parse_chardev(el: Element) -> CharDevice:
     kind = enum_value(CharType, attr(el, "type") or "pty", f"{el.tag} type", el)
     source = el.find("source")
+    if kind in (CharType.FILE, CharType.UNIX) and attr(source, "path") is None:
+        raise ParseError("Missing source path attribute for char device")
     target = el.find("target")
     log = el.find("log")
     return CharDevice(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from pyvirt.domain.model.disk import Disk, DiskBus, DiskDevice, DiskFormat, DiskType
 from pyvirt.domain.xml.address import format_device_info, parse_address, parse_alias, parse_boot
 from pyvirt.domain.xml.util import Element, attr, enum_value, make, sub, where
@@ -16,6 +18,8 @@ def parse_disk(el: Element) -> Disk:
     dev = attr(target, "dev")
     if dev is None:
         raise ParseError(f"missing target information for device{where(el)}")
+    if not re.fullmatch(r"(hd|sd|vd)[a-z]{1,3}", dev):
+        raise ParseError(f"Unknown disk name '{dev}' and no address specified")
     bus = attr(target, "bus")
     driver = el.find("driver")
     fmt = attr(driver, "type")

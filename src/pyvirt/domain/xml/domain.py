@@ -155,6 +155,10 @@ def parse_domain(el: Element) -> Domain:
     vcpu = el.find("vcpu")
     features = el.find("features")
     metadata = el.find("metadata")
+    if metadata is not None and ((metadata.text or "").strip()
+                                 or any((c.tail or "").strip() for c in metadata)):
+        raise ParseError("text is not allowed directly inside <metadata>: put it in an "
+                         "element of your own namespace")
     return Domain(
         type=enum_value(DomainType, attr(el, "type") or "", "domain type", el),
         name=_parse_name(el),

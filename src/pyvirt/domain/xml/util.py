@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from enum import StrEnum
 from typing import TypeVar
@@ -48,10 +49,9 @@ def parse_int(text: str, what: str, el: Element, *, minimum: int = 0,
     :raises ParseError: naming the attribute and line on any bad value.
     """
     raw = text.strip()
-    try:
-        value = int(raw, 16) if raw.lower().startswith("0x") else int(raw, 10)
-    except ValueError:
-        raise ParseError(f"Invalid value '{text}' for '{what}'{where(el)}") from None
+    if not re.fullmatch(r"-?[0-9]{1,20}|0[xX][0-9a-fA-F]{1,16}", raw):  # ASCII only
+        raise ParseError(f"Invalid value '{text}' for '{what}'{where(el)}")
+    value = int(raw, 16) if raw.lower().startswith("0x") else int(raw, 10)
     if not minimum <= value <= maximum:
         raise ParseError(f"Value '{text}' for '{what}' is out of range{where(el)}")
     return value
