@@ -34,5 +34,17 @@ unit: venv
 demo: venv
 	$(VENV)/bin/python -m pyvirt.demo
 
+# pyvirt side by side with raw QEMU and libvirt (not part of `make test`): regenerates
+# bench/RESULTS.md. BENCH_ARGS=--quick tries it out; --only start,scale picks sections.
+bench: venv
+	@$(PY) -c 'import pyinstrument' 2>/dev/null || $(VENV)/bin/pip install -q -e '.[dev,bench]'
+	$(PY) bench/run.py $(BENCH_ARGS)
+
+# The long runs of the hardening suite: >= 10 000 mutated documents through validate,
+# define and domxml-to-native (in-process and via the CLI), and 300 SIGKILLs.
+fuzz: venv
+	PYVIRT_FUZZ_PROFILE=fuzz PYVIRT_CRASH_ITERATIONS=300 $(VENV)/bin/pytest -q -rs \
+		tests/fuzz tests/hardening/test_crash_safety.py $(PYTEST_ARGS)
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -24,9 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
-from pyvirt.errors import MonitorError, ProcessError
+from pyvirt.errors import MonitorError, ProcessError, SystemCallError
 from pyvirt.qmp.models import MachineInfo
 from pyvirt.qmp.monitor import Monitor
+from pyvirt.store.atomic import ensure_dir
 
 _log = logging.getLogger(__name__)
 
@@ -364,7 +365,7 @@ class CapsCache:
         caps = self._prober(binary)
         try:
             self._write(entry, key, caps)
-        except OSError as err:
+        except (OSError, SystemCallError) as err:
             _log.warning("cannot write QEMU capabilities cache %s: %s", entry, err)
         return caps
 
@@ -393,7 +394,7 @@ class CapsCache:
 
         :raises OSError: when the directory or file cannot be written.
         """
-        self.cache_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        ensure_dir(self.cache_dir)  # 0700, parents included
         document = {"key": dict(key), "caps": _caps_to_obj(caps)}
         data = (json.dumps(document, indent=2, sort_keys=True) + "\n").encode()
         fd, tmp = tempfile.mkstemp(dir=self.cache_dir, prefix=".tmp-", suffix=".json")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -11,9 +12,20 @@ from pyvirt.errors import SystemCallError
 
 
 def ensure_dir(path: Path, mode: int = 0o700) -> Path:
-    """Create *path* (and parents) with *mode*. :raises SystemCallError: on failure."""
+    """Create *path* and every missing parent with *mode* (``Path.mkdir(parents=True)``
+    would give the parents the umask's default, e.g. 0755); existing directories are
+    left as they are. :raises SystemCallError: on failure."""
     try:
-        path.mkdir(parents=True, exist_ok=True, mode=mode)
+        missing = []
+        parent = path
+        while not parent.is_dir() and parent != parent.parent:
+            missing.append(parent)
+            parent = parent.parent
+        for directory in reversed(missing):
+            with contextlib.suppress(FileExistsError):  # a concurrent pyvirt made it
+                directory.mkdir(mode=mode)
+        if not path.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(path))
     except OSError as err:
         raise SystemCallError(f"cannot create directory '{path}': {err.strerror}") from err
     return path

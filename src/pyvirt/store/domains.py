@@ -23,8 +23,9 @@ class DomainStore:
     def names(self) -> list[str]:
         if not self.config_dir.is_dir():
             return []
-        return sorted(p.name[:-4] for p in self.config_dir.glob("*.xml")
-                      if not p.name.startswith("."))
+        # write_atomic's temp files (".NAME.xml.XXXXXXXX") never end in ".xml", so a
+        # domain whose name starts with a dot is listed like any other
+        return sorted(p.name[:-4] for p in self.config_dir.glob("*.xml"))
 
     def exists(self, name: str) -> bool:
         return self.path_of(name).is_file()

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from pyvirt.errors import PyvirtError
+from pyvirt.errors import PyvirtError, SystemCallError
 from pyvirt.store.atomic import ensure_dir
 
 
@@ -38,7 +38,11 @@ class DomainLock:
     def acquire(self) -> None:
         """:raises LockTimeoutError: when another process holds it past the timeout."""
         ensure_dir(self.path.parent)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as err:  # e.g. a name longer than the file system allows
+            raise SystemCallError(f"cannot open lock file '{self.path}': "
+                                  f"{err.strerror}") from err
         deadline = time.monotonic() + self.timeout
         delay = 0.005
         while True:

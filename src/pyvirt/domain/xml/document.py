@@ -14,6 +14,7 @@ is kept verbatim.
 
 from __future__ import annotations
 
+import copy
 import errno
 import functools
 import itertools
@@ -341,23 +342,37 @@ def _validate(root: _Element, schema: str) -> None:
         expected = ", ".join(f"<{n}>" for n in grammar.roots)
         expected = expected if len(grammar.roots) == 1 else f"one of {expected}"
         raise SchemaError(f"expected {expected}, found <{_name(root)}>{_at(root)}")
-    # <metadata> may hold anything, and libxml2 needs minutes for some such content (many
-    # attributes, many siblings): the validator sees an empty stand-in instead.
-    swaps = [(meta, etree.Element("metadata")) for meta in root if meta.tag == "metadata"]
-    for meta, stand_in in swaps:
-        root.replace(meta, stand_in)
-    try:
-        valid = grammar.relaxng.validate(root)
-    finally:
-        for meta, stand_in in swaps:
-            root.replace(stand_in, meta)
-    if valid:
+    if grammar.relaxng.validate(_without_metadata(root)):
         return
     problem = grammar.explain(root, rule)
     if problem is None:  # a rule the explainer does not model: fall back on lxml's log
         entry = next((e for e in grammar.relaxng.error_log if e.line > 0), None)
         problem = " ".join(entry.message.split()) + f" (line {entry.line})" if entry else "invalid"
     raise SchemaError(problem)
+
+
+def _without_metadata(root: _Element) -> _Element:
+    """*root* as the validator should see it: every ``<metadata>`` empty.
+
+    <metadata> may hold anything, and libxml2 needs minutes for some such content (many
+    attributes, many siblings), so the validator gets a copy with an empty stand-in. A
+    copy, because moving a subtree out of its document and back costs libxml2 time
+    quadratic in the namespaces declared inside it (100 000 took seconds); copying the
+    rest is linear in at most MAX_XML_NODES nodes. Copies keep their source lines.
+    """
+    if not any(child.tag == "metadata" for child in root):
+        return root
+    # the default namespace's key is None, which lxml accepts and lxml-stubs does not
+    shell = etree.Element(root.tag, nsmap=cast("dict[str, str]", root.nsmap))
+    for key, value in root.attrib.items():
+        shell.set(key, value)
+    shell.text = root.text
+    for child in root:
+        if child.tag == "metadata":
+            etree.SubElement(shell, "metadata").tail = child.tail
+        else:
+            shell.append(copy.deepcopy(child))
+    return shell
 
 
 def _drop_comments(root: _Element) -> None:
