@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -110,4 +111,4 @@ def migrate_agent(ctx: click.Context) -> None:
     """Destination side of a migration (JSON lines on stdin/stdout)."""
     from pyvirt.service.migrate import run_agent
 
-    ctx.exit(run_agent(connection(ctx)))
+    sys.exit(run_agent(connection(ctx)))  # SystemExit passes reports_errors untouched

@@ -30,6 +30,7 @@ from pyvirt.service.domains import DomainService
 from pyvirt.store.locks import DomainLock
 
 REPLUG_TIMEOUT = 20.0
+LOST_CHANNEL_GRACE = 120.0  # how long an orphaned incoming migration may still run
 
 
 def free_port(host: str) -> int:
@@ -145,11 +146,14 @@ class DestinationAgent:
             await asyncio.sleep(0.1)
 
     async def on_channel_lost(self) -> None:
-        """The source went away: keep the guest only if it fully arrived here."""
+        """The source pyvirt went away. Its QEMU does not: a migration in flight still
+        ends on its own, and if it completes the source copy is stopped for good (the
+        next source command finds it in 'postmigrate'). So wait for the end of the
+        incoming stream, and keep the guest here exactly when it arrived completely."""
         if self.monitor is None or self.domain is None or self.resumed:
             return
         with contextlib.suppress(PyvirtError):
-            if (await self.monitor.query_migrate()).status == "completed":
+            if await self._wait_incoming(LOST_CHANNEL_GRACE) == "completed":
                 await self._resume()
                 return
         await self.abort()

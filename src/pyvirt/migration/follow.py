@@ -132,6 +132,10 @@ class Follower:
             if info.status in TERMINAL and self.state.phase not in TERMINAL:
                 await self._drain_events(0.05)  # the events that led here, for the timing
                 self.state.phase = info.status
+            if self.state.phase == "completed" and info.downtime is None:
+                # QEMU fills in the final statistics just after it reports completed
+                await asyncio.sleep(0.05)
+                self.state.last = info = await self.mon.query_migrate()
             stats = self.snapshot()
             self.publish(stats)
             if self.state.phase in TERMINAL:
