@@ -127,3 +127,15 @@ def test_failed_start_names_qemu_error(host: Host, guest_image: GuestImage,
                                   "to monitor: ")
     assert "missing-initrd.gz" in proc.stderr and proc.stderr.count("\n") == 1
     assert host.run("domstate", "--reason", "bad").stdout.strip() == "shut off (failed)"
+
+
+def test_domxml_to_native_of_a_defined_domain(host: Host, guest_image: GuestImage,
+                                              tmp_path: Path) -> None:
+    define(host, guest_image, tmp_path)
+    by_name = host.run("domxml-to-native", "qemu-argv", "--domain", "g1").stdout
+    by_file = host.run("domxml-to-native", "qemu-argv", str(tmp_path / "g1.xml")).stdout
+    assert "failover_pair_id" in by_name and '"failover":true' in by_name
+    # the stored definition carries the MAC define generated for the pair; so must the file's
+    assert by_name.count("52:54:00") == by_file.count("52:54:00") == 2
+    missing = host.run("domxml-to-native", "qemu-argv", "--domain", "nope", check=False)
+    assert missing.stderr == "error: Domain not found: no domain with matching name 'nope'\n"

@@ -40,6 +40,11 @@ def domxml_to_native(ctx: click.Context, format_: str, file: str | None,
     if (file is None) == (domain_name is None):
         raise InvalidArgError("exactly one of FILE or --domain NAME is required")
     conn = connection(ctx)
-    if file is None:
-        raise InvalidArgError("--domain needs the runtime, which is not available yet")
-    click.echo(native_command(conn, validate_file(conn, file)).shell_quoted())
+    if domain_name is not None:
+        from pyvirt.service.domains import DomainService
+
+        domain = DomainService(conn).lookup(domain_name)  # the stored, prepared definition
+    else:
+        assert file is not None
+        domain = validate_file(conn, file)
+    click.echo(native_command(conn, domain).shell_quoted())
