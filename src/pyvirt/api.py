@@ -111,8 +111,8 @@ class virDomain:
 
     @_translated
     def info(self) -> list[int]:
-        view = self._svc.view(self._svc.lookup(self._name))
-        d = view.definition
+        d = self._svc.lookup(self._name)
+        view = self._svc.view(d)
         return [view.info.state.number, d.memory, d.current_memory or d.memory,
                 d.vcpu.current or d.vcpu.count, 0]
 

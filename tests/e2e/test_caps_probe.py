@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from pyvirt.errors import MonitorError, ProcessError
-from pyvirt.qemu.caps import CapsCache, QemuCaps, probe, probe_argv, probe_sync
+from pyvirt.qemu.caps import CapsCache, QemuCaps
+from pyvirt.qemu.probe import probe, probe_argv, probe_sync
 from pyvirt.qmp.monitor import CommandFailedError, Monitor
 
 pytestmark = pytest.mark.e2e

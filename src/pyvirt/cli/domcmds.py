@@ -134,8 +134,8 @@ def domstate(ctx: click.Context, domain: str, reason: bool) -> None:
 def dominfo(ctx: click.Context, domain: str) -> None:
     """Print basic information about a domain."""
     svc = service(ctx)
-    view = svc.view(svc.lookup(domain))
-    d = view.definition
+    d = svc.lookup(domain)
+    view = svc.view(d)
     click.echo(render_pairs([
         ("Id", str(view.domid) if view.domid else "-"), ("Name", view.name),
         ("UUID", view.uuid), ("OS Type", d.os.type), ("State", view.info.state.text),

@@ -6,19 +6,50 @@ stderr and exit status 1, never a traceback (set PYVIRT_DEBUG=1 to see one).
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from collections.abc import Callable
 from functools import wraps
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from pyvirt.errors import PyvirtError
-from pyvirt.service.context import Context
-from pyvirt.store.roots import choose_uri
+
+if TYPE_CHECKING:
+    from pyvirt.service.context import Context
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+#: Which module of pyvirt.cli defines each command. A command imports only its own
+#: module (and what that needs), which is most of a short command's start-up time;
+#: tests/unit/test_cli_lazy.py keeps this table equal to what the modules register.
+COMMAND_MODULES: dict[str, str] = {
+    **dict.fromkeys(("define", "undefine", "list", "dumpxml", "start", "shutdown",
+                     "destroy", "suspend", "resume", "domstate", "dominfo", "domiflist",
+                     "domfailover"), "domcmds"),
+    **dict.fromkeys(("attach-device", "detach-device", "detach-device-alias",
+                     "update-device", "domif-setlink", "domif-getlink"), "devcmds"),
+    **dict.fromkeys(("migrate", "domjobinfo", "domjobabort", "migrate-agent"), "migcmds"),
+    **dict.fromkeys(("validate", "domxml-to-native"), "xmlcmds"),
+    **dict.fromkeys(("nodedev-detach", "nodedev-reattach", "net-define", "net-undefine",
+                     "net-start", "net-destroy", "net-list", "net-dumpxml"), "hostcmds"),
+    "guest": "guestcmds",
+}
+
+
+class LazyGroup(click.Group):
+    """A group that imports a command's module only when that command is wanted."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | COMMAND_MODULES.keys())
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module = COMMAND_MODULES.get(cmd_name)
+        if module is not None and cmd_name not in self.commands:
+            importlib.import_module(f"pyvirt.cli.{module}")  # its decorators register it
+        return super().get_command(ctx, cmd_name)
 
 
 def fail(message: str) -> None:
@@ -49,7 +80,7 @@ def reports_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-c", "--connect", "uri", metavar="URI",
               help="Connection URI (default: $PYVIRT_DEFAULT_URI, else qemu:///system).")
 @click.pass_context
@@ -60,13 +91,14 @@ def cli(ctx: click.Context, uri: str | None) -> None:
 
 def connection(ctx: click.Context) -> Context:
     """The local connection named by ``-c`` (opened lazily, so --help needs none)."""
+    from pyvirt.service.context import Context
+    from pyvirt.store.roots import choose_uri
+
     uri: str | None = ctx.find_root().obj
     return Context.open(choose_uri(uri))
 
 
 def main() -> None:
-    from pyvirt.cli import devcmds, domcmds, guestcmds, hostcmds, migcmds, xmlcmds  # noqa: F401  (registers them)
-
     try:
         cli.main(prog_name="pyvirt", standalone_mode=False)
     except click.exceptions.Exit as done:

@@ -62,7 +62,6 @@ def migrate(ctx: click.Context, domain: str, desturi: str, migrateuri: str | Non
             verbose: bool, persistent: bool, undefinesource: bool, xml_file: Path | None,
             unplug_timeout: float, suspend_after: float | None, bandwidth: int | None) -> None:
     """Live-migrate DOMAIN to DESTURI (qemu:///embed?root=DIR or qemu+ssh://host/system)."""
-    from pyvirt.migration.progress import ProgressView
     from pyvirt.migration.source import MigrateOptions
     from pyvirt.service.migrate import migrate as do_migrate
 
@@ -70,7 +69,11 @@ def migrate(ctx: click.Context, domain: str, desturi: str, migrateuri: str | Non
         persistent=persistent, undefine_source=undefinesource,
         xml=xml_file.read_text() if xml_file else None, unplug_timeout=unplug_timeout,
         suspend_after=suspend_after, bandwidth_mib=bandwidth, migrate_uri=migrateuri)
-    view = ProgressView() if verbose else None
+    view = None
+    if verbose:  # rich only when it shows something
+        from pyvirt.migration.progress import ProgressView
+
+        view = ProgressView()
     try:
         result = do_migrate(connection(ctx), domain, desturi, opts,
                             view.update if view else None)

@@ -89,27 +89,45 @@ class SourceMigration:
         return f"tcp:{migration_host(self.dest)}:{port}"
 
     async def run(self) -> MigrationResult:
-        runtime = self.svc.runtime
-        observed = await runtime.observe(self.name, holding_lock=True)
-        live = runtime.live_domain(self.name)
-        if observed.status is None or live is None:
-            raise OperationInvalidError("domain is not running")
-        async with Monitor() as mon:
-            await mon.connect(runtime.run_dir(self.name).monitor, timeout=30)
-            plan = plan_migration(live, observed.info.state,
-                                  await failover_status(mon, live))
-            xml = self._destination_xml(live)
-            agent = await start_agent(self.dest)
-            try:
-                return await self._perform(mon, agent, plan, xml, observed.status.process)
-            finally:
-                with contextlib.suppress(PyvirtError, OSError):
-                    await agent.channel.request("bye", timeout=10)
-                await agent.close()
+        # The destination's pyvirt starts up (a Python process: a few hundred ms) while
+        # this side checks the domain, so the two overlap instead of adding up; a refused
+        # migration just closes the agent before it was asked anything.
+        greeting = asyncio.get_running_loop().create_task(self._greeted_agent())
+        taken = False
+        try:
+            runtime = self.svc.runtime
+            observed = await runtime.observe(self.name, holding_lock=True)
+            live = runtime.live_domain(self.name)
+            if observed.status is None or live is None:
+                raise OperationInvalidError("domain is not running")
+            async with Monitor() as mon:
+                await mon.connect(runtime.run_dir(self.name).monitor, timeout=30)
+                plan = plan_migration(live, observed.info.state,
+                                      await failover_status(mon, live))
+                xml = self._destination_xml(live)
+                agent, taken = await greeting, True
+                try:
+                    return await self._perform(mon, agent, plan, xml,
+                                               observed.status.process)
+                finally:
+                    with contextlib.suppress(PyvirtError, OSError):
+                        await agent.channel.request("bye", timeout=10)
+                    await agent.close()
+        finally:
+            if not taken:
+                await _discard(greeting)
+
+    async def _greeted_agent(self) -> Agent:
+        agent = await start_agent(self.dest)
+        try:
+            await agent.channel.request("hello", timeout=60)
+        except BaseException:
+            await agent.close()
+            raise
+        return agent
 
     async def _perform(self, mon: Monitor, agent: Agent, plan: MigrationPlan, xml: str,
                        source_qemu: process.ProcessId) -> MigrationResult:
-        await agent.channel.request("hello", timeout=60)
         prep = await agent.channel.request(
             "prepare", timeout=120, xml=xml, persistent=self.opts.persistent,
             listen="127.0.0.1" if not self.dest.is_remote else "0.0.0.0")
@@ -189,3 +207,13 @@ class SourceMigration:
             if not missing or asyncio.get_running_loop().time() > deadline:
                 return missing
             await asyncio.sleep(0.1)
+
+
+async def _discard(greeting: asyncio.Task[Agent]) -> None:
+    """Stop an agent that will not be used (still starting, or started but unused)."""
+    greeting.cancel()  # no-op once it is done
+    try:
+        agent = await greeting
+    except (Exception, asyncio.CancelledError):
+        return
+    await agent.close()

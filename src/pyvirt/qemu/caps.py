@@ -1,32 +1,30 @@
 """What a QEMU binary can do: probed once over QMP, cached on disk, loadable from JSON.
 
-:func:`probe` launches the binary once, without a guest (``-machine none``), and asks it
-for its version, machine types, KVM support and the properties of every device type in
-:data:`PROBED_DEVICES`. :class:`CapsCache` keeps the answer per binary, keyed by the
-binary's real path, size and mtime, so later lookups launch nothing. The command builder
+:func:`pyvirt.qemu.probe.probe` launches the binary once, without a guest (``-machine
+none``), and asks it for its version, machine types, KVM support and the properties of
+every device type in :data:`PROBED_DEVICES`. :class:`CapsCache` keeps the answer per
+binary, keyed by the binary's real path, size and mtime, so later lookups launch nothing
+(and import neither asyncio nor qemu.qmp). The command builder
 and QEMU-specific validation only ever see a :class:`QemuCaps`, which golden tests load
 from recorded JSON fixtures.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 import hashlib
 import json
 import logging
 import os
-import subprocess
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
-from pyvirt.errors import MonitorError, ProcessError, SystemCallError
+from pyvirt.errors import ProcessError, SystemCallError
 from pyvirt.qmp.models import MachineInfo
-from pyvirt.qmp.monitor import Monitor
 from pyvirt.store.atomic import ensure_dir
 
 _log = logging.getLogger(__name__)
@@ -45,7 +43,6 @@ PROBED_DEVICES: tuple[str, ...] = (
 CAPS_FORMAT = 1
 
 _KVM_DEVICE = "/dev/kvm"
-_LOG_TAIL_CHARS = 2000
 
 
 @dataclass(frozen=True)
@@ -190,128 +187,6 @@ def kvm_accessible() -> bool:
     return os.access(_KVM_DEVICE, os.R_OK | os.W_OK)
 
 
-def probe_argv(binary: str, qmp_socket: Path, use_kvm: bool) -> tuple[str, ...]:
-    """The command line of a probe: no guest, no devices, no config files, paused.
-
-    With KVM, TCG follows as a fallback accelerator so a host whose /dev/kvm exists but
-    does not work (e.g. a nested software hypervisor) still gets probed.
-    """
-    accel = ("-accel", "kvm", "-accel", "tcg") if use_kvm else ("-accel", "tcg")
-    return (binary, "-machine", "none", "-nodefaults", "-no-user-config", "-display", "none",
-            "-S", *accel, "-qmp", f"unix:{qmp_socket},server=on,wait=off")
-
-
-async def probe(binary: str, *, timeout: float = 30.0, use_kvm: bool | None = None) -> QemuCaps:
-    """Launch *binary* once and collect its capabilities over QMP.
-
-    *use_kvm* None means "if /dev/kvm is accessible". The process is always reaped
-    (killed if needed) and its private 0700 temp directory removed, also on errors and
-    cancellation.
-
-    :raises ProcessError: when the binary cannot be started, dies, does not answer
-        within *timeout* seconds, or answers QMP unexpectedly. The message reads
-        ``internal error: Failed to probe capabilities for BINARY: REASON``.
-    """
-    kvm = kvm_accessible() if use_kvm is None else use_kvm
-    with tempfile.TemporaryDirectory(prefix="pyvirt-caps-") as tmp:  # mkdtemp: mode 0700
-        log_path = Path(tmp) / "qemu.log"
-        argv = probe_argv(binary, Path(tmp) / "qmp.sock", kvm)
-        proc = _spawn(binary, argv, log_path)
-        try:
-            async with asyncio.timeout(timeout):
-                caps = await _interrogate(binary, proc, Path(tmp) / "qmp.sock", kvm, timeout)
-            await _wait_exit(proc, grace=2.0)
-            return caps
-        except (MonitorError, TimeoutError) as err:
-            died = proc.poll() is not None  # on its own, before we kill it
-            _kill(proc)
-            if isinstance(err, TimeoutError):
-                reason = f"no answer within {timeout:g}s"
-            else:
-                reason = _death_reason(proc, log_path) if died else err.detail
-            raise ProcessError(f"Failed to probe capabilities for {binary}: {reason}", argv,
-                               proc.returncode, _log_tail(log_path)) from err
-        finally:
-            _kill(proc)
-
-
-def probe_sync(binary: str, *, timeout: float = 30.0, use_kvm: bool | None = None) -> QemuCaps:
-    """:func:`probe` for synchronous callers (not from inside a running event loop).
-
-    :raises ProcessError: as :func:`probe`.
-    """
-    return asyncio.run(probe(binary, timeout=timeout, use_kvm=use_kvm))
-
-
-def _spawn(binary: str, argv: tuple[str, ...], log_path: Path) -> subprocess.Popen[bytes]:
-    """Start the probe process; output goes to a file so a chatty QEMU cannot block."""
-    with open(log_path, "wb") as log:
-        try:
-            return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
-                                    stderr=subprocess.STDOUT)
-        except OSError as err:
-            raise ProcessError(f"Failed to probe capabilities for {binary}: "
-                               f"{err.strerror or err}", argv) from err
-
-
-async def _interrogate(binary: str, proc: subprocess.Popen[bytes], socket: Path,
-                       kvm_requested: bool, timeout: float) -> QemuCaps:
-    """Ask everything over one QMP session, then ask QEMU to quit.
-
-    :raises MonitorError: on any QMP failure.
-    """
-    async with Monitor("pyvirt-caps") as monitor:
-        await monitor.connect(socket, timeout=timeout, alive=lambda: proc.poll() is None)
-        version = await monitor.query_version()
-        machines = await monitor.query_machines()
-        kvm = await monitor.query_kvm()
-        # Pipelined: halves the probe time. return_exceptions lets every request finish
-        # (no orphaned task) before the first failure is raised.
-        answers = await asyncio.gather(
-            *(monitor.device_list_properties(name) for name in PROBED_DEVICES),
-            return_exceptions=True)
-        props = {}
-        for typename, names in zip(PROBED_DEVICES, answers, strict=True):
-            if isinstance(names, BaseException):
-                raise names
-            if names is not None:  # absent from this binary (e.g. igb before QEMU 8.0)
-                props[typename] = frozenset(names)
-        await monitor.quit()
-    return QemuCaps(binary, version.as_tuple(), kvm_requested and kvm.enabled, machines, props)
-
-
-async def _wait_exit(proc: subprocess.Popen[bytes], grace: float) -> None:
-    """Give QEMU *grace* seconds to exit after ``quit``; the caller kills it otherwise."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + grace
-    while proc.poll() is None and loop.time() < deadline:
-        await asyncio.sleep(0.005)
-
-
-def _kill(proc: subprocess.Popen[bytes]) -> None:
-    """SIGKILL (if still running) and reap. Blocking, but instant after SIGKILL."""
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
-    proc.wait()
-
-
-def _log_tail(log_path: Path) -> str:
-    try:
-        data = log_path.read_bytes()[-_LOG_TAIL_CHARS:]
-    except OSError:
-        return ""
-    return data.decode("utf-8", errors="replace").strip()
-
-
-def _death_reason(proc: subprocess.Popen[bytes], log_path: Path) -> str:
-    tail = _log_tail(log_path)
-    last_line = tail.splitlines()[-1] if tail else "no output"
-    status = proc.returncode or 0
-    how = f"killed by signal {-status}" if status < 0 else f"exited with status {status}"
-    return f"process {how}: {last_line}"
-
-
 # --- cache -----------------------------------------------------------------------------
 
 #: Probes a binary; :class:`CapsCache` takes one so tests can count or fake launches.
@@ -331,7 +206,7 @@ class CapsCache:
     use ``await asyncio.to_thread(cache.lookup, binary)``.
     """
 
-    def __init__(self, cache_dir: Path, prober: Prober = probe_sync) -> None:
+    def __init__(self, cache_dir: Path, prober: Prober | None = None) -> None:
         self.cache_dir = Path(cache_dir)
         self._prober = prober
         self.probe_count = 0
@@ -362,12 +237,19 @@ class CapsCache:
             return cached if cached.binary == binary else dataclasses.replace(cached,
                                                                               binary=binary)
         self.probe_count += 1
-        caps = self._prober(binary)
+        caps = self._probe(binary)
         try:
             self._write(entry, key, caps)
         except (OSError, SystemCallError) as err:
             _log.warning("cannot write QEMU capabilities cache %s: %s", entry, err)
         return caps
+
+    def _probe(self, binary: str) -> QemuCaps:
+        if self._prober is not None:
+            return self._prober(binary)
+        from pyvirt.qemu.probe import probe_sync  # only on a miss: asyncio + qemu.qmp
+
+        return probe_sync(binary)
 
     def entry_path(self, binary: str) -> Path:
         """The cache file for *binary* (name = basename + hash of its real path)."""

@@ -6,20 +6,32 @@ import asyncio
 import uuid as uuidlib
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pyvirt.domain.io import domain_from_file, domain_from_xml
+from pyvirt.domain.io import DomainIdentity, domain_from_file, domain_from_xml, identity_from_xml
 from pyvirt.domain.model import Domain
-from pyvirt.errors import NoDomainError, OperationFailedError, OperationInvalidError
+from pyvirt.errors import (
+    NoDomainError,
+    OperationFailedError,
+    OperationInvalidError,
+    PyvirtError,
+)
 from pyvirt.qemu.define import emulator_of, prepare_definition
 from pyvirt.runtime.failover import PairStatus
 from pyvirt.runtime.state import DomainState, StateInfo
 from pyvirt.service.context import Context
 from pyvirt.store.domains import DomainStore
 
+if TYPE_CHECKING:
+    from pyvirt.runtime.domain import Observed
+
+OBSERVE_CONCURRENCY = 16  # monitors queried at once by ``list`` (each may wait 2 s)
+
 
 @dataclass(frozen=True)
 class DomainView:
-    """A domain as ``list``/``dominfo`` show it."""
+    """A domain as ``list``/``dominfo`` show it (the definition is the caller's: ``list``
+    never parses one in full)."""
 
     name: str
     uuid: str
@@ -27,7 +39,6 @@ class DomainView:
     persistent: bool
     pid: int | None
     domid: int
-    definition: Domain
 
 
 class DomainService:
@@ -63,9 +74,9 @@ class DomainService:
             if existing is not None and domain.uuid and existing.uuid != domain.uuid:
                 raise OperationFailedError(
                     f"domain '{domain.name}' is already defined with uuid {existing.uuid}")
-            uuid = domain.uuid or (existing.uuid if existing else str(uuidlib.uuid4()))
-            for other in self.store.all():
-                if other.uuid == uuid and other.name != domain.name:
+            uuid = domain.uuid or (existing.uuid if existing else None) or str(uuidlib.uuid4())
+            for other in self.store.with_uuid(uuid):
+                if other.name != domain.name:
                     raise OperationFailedError(
                         f"domain '{other.name}' already exists with uuid {uuid}")
             domain = replace(domain, uuid=uuid)
@@ -99,31 +110,70 @@ class DomainService:
             wanted = str(uuidlib.UUID(ref))
         except ValueError:
             raise NoDomainError(f"no domain with matching name '{ref}'") from None
-        for domain in self.store.all():
-            if domain.uuid == wanted:
-                return domain
+        for domain in self.store.with_uuid(wanted):
+            return domain
         raise NoDomainError(f"no domain with matching uuid '{ref}'")
 
     # --- observing ------------------------------------------------------------------
 
     def view(self, domain: Domain) -> DomainView:
         observed = asyncio.run(self.runtime.observe(domain.name))
-        return DomainView(domain.name, domain.uuid or "", observed.info,
-                          self.store.exists(domain.name),
-                          observed.status.pid if observed.status else None,
-                          observed.status.domid if observed.status else 0, domain)
+        return _view(domain.name, domain.uuid, self.store.exists(domain.name), observed)
 
     def list_domains(self, include_inactive: bool) -> list[DomainView]:
-        names = set(self.store.names()) | set(self.running_names())
+        """Defined and running domains by name; a damaged definition is skipped.
+
+        Only the name and UUID of a definition are read (not the whole model), and only
+        a domain with a run directory can be other than ``shut off``: those alone are
+        observed (reconciled), together, in one event loop.
+        """
+        stored = set(self.store.names())
+        running = set(self.running_names())
+        found = [ident for name in sorted(stored | running)
+                 if (ident := self._identity(name, name in stored, name in running))]
+        observed = self._observe_all(sorted({ident.name for ident in found}
+                                            & self._run_dir_names()))
         views = []
-        for name in sorted(names):
-            try:
-                view = self.view(self.lookup(name))
-            except NoDomainError:
-                continue
+        for ident in found:
+            view = _view(ident.name, ident.uuid, ident.name in stored,
+                         observed.get(ident.name))
             if include_inactive or view.info.state.active:
                 views.append(view)
         return views
+
+    def _identity(self, name: str, stored: bool, running: bool) -> DomainIdentity | None:
+        """Name and UUID of *name* from where :meth:`lookup` would find it: its
+        definition, else (running) its live XML; None when neither is readable."""
+        found = self.store.identity(name) if stored else None
+        if found is None and running:
+            try:
+                found = identity_from_xml(self.runtime.run_dir(name).live_xml.read_bytes())
+            except (OSError, PyvirtError):
+                return None
+        return found
+
+    def _run_dir_names(self) -> set[str]:
+        """Domains with a run directory; any other has nothing to observe (no status
+        record, pidfile or last state): it is ``shut off``."""
+        run = self.ctx.root.run_dir
+        if not run.is_dir():
+            return set()
+        return {p.name.removeprefix("domain-") for p in run.glob("domain-*")}
+
+    def _observe_all(self, names: list[str]) -> dict[str, Observed]:
+        if not names:
+            return {}
+
+        async def observe_all() -> dict[str, Observed]:
+            limit = asyncio.Semaphore(OBSERVE_CONCURRENCY)
+
+            async def one(name: str) -> Observed:
+                async with limit:
+                    return await self.runtime.observe(name)
+
+            return dict(zip(names, await asyncio.gather(*map(one, names)), strict=True))
+
+        return asyncio.run(observe_all())
 
     def running_names(self) -> list[str]:
         run = self.ctx.root.run_dir
@@ -178,3 +228,14 @@ class DomainService:
 
     def is_running(self, ref: str) -> bool:
         return self.state(ref).state is DomainState.RUNNING
+
+
+def _view(name: str, uuid: str | None, persistent: bool,
+          observed: Observed | None) -> DomainView:
+    """*observed* None: nothing to observe, the domain is ``shut off``."""
+    if observed is None:
+        return DomainView(name, uuid or "", StateInfo(DomainState.SHUTOFF), persistent,
+                          None, 0)
+    status = observed.status
+    return DomainView(name, uuid or "", observed.info, persistent,
+                      status.pid if status else None, status.domid if status else 0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from pyvirt.domain.io import domain_from_xml, domain_to_xml
+from pyvirt.domain.io import DomainIdentity, domain_from_xml, domain_to_xml, identity_from_xml
 from pyvirt.domain.model import Domain
 from pyvirt.errors import NoDomainError, PyvirtError
 from pyvirt.store.atomic import ensure_dir, remove_file, write_atomic
@@ -33,13 +33,38 @@ class DomainStore:
     def load(self, name: str) -> Domain:
         """:raises NoDomainError: when *name* is not defined; PyvirtError when unreadable."""
         path = self.path_of(name)
+        return domain_from_xml(self._read(name), source=str(path))
+
+    def identity(self, name: str) -> DomainIdentity | None:
+        """Name and UUID of the definition *name*, read without the schema or the model;
+        None when it is not defined or visibly damaged (see ``identity_from_xml``)."""
         try:
-            data = path.read_bytes()
+            return identity_from_xml(self._read(name))
+        except PyvirtError:
+            return None
+
+    def with_uuid(self, uuid: str) -> Iterator[Domain]:
+        """Every stored definition that parses and has *uuid* (a normalised UUID), as
+        :meth:`all` would yield them; only the candidates are parsed in full."""
+        for name in self.names():
+            found = self.identity(name)
+            if found is None or found.uuid != uuid:
+                continue
+            try:
+                domain = self.load(name)
+            except PyvirtError:
+                continue
+            if domain.uuid == uuid:
+                yield domain
+
+    def _read(self, name: str) -> bytes:
+        path = self.path_of(name)
+        try:
+            return path.read_bytes()
         except FileNotFoundError:
             raise NoDomainError(f"no domain with matching name '{name}'") from None
         except OSError as err:
             raise PyvirtError(f"cannot read '{path}': {err.strerror}") from err
-        return domain_from_xml(data, source=str(path))
 
     def all(self) -> Iterator[Domain]:
         """Every stored definition that parses (a damaged file is skipped, not fatal)."""

@@ -22,7 +22,8 @@ import os
 import sys
 from pathlib import Path
 
-from pyvirt.qemu.caps import QemuCaps, probe_sync
+from pyvirt.qemu.caps import QemuCaps
+from pyvirt.qemu.probe import probe_sync
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_BINARY = "/usr/bin/qemu-system-x86_64"

@@ -307,9 +307,25 @@ def load_xml(data: bytes | str, *, schema: str = "domain", source: str = "") -> 
     :param source: where the document came from; used as lxml's base URL only (messages
         stay path-free so that golden error files are stable).
     :returns: the root element, with comments and PIs removed outside ``<metadata>``.
-    :raises XmlSyntaxError: too large, empty, not well-formed, too deep, or has a DOCTYPE.
+    :raises XmlSyntaxError: too large, empty, not well-formed, too deep, has a DOCTYPE, or
+        too many nodes.
     :raises SchemaError: wrong root element or anything outside the schema.
     :raises InternalError: ``schema`` names no schema.
+    """
+    root = parse_xml(data, source=source)
+    outside = itertools.chain.from_iterable(n.iter() for n in root if n.tag != "metadata")
+    if next(itertools.islice(outside, MAX_XML_NODES, None), None) is not None:
+        raise XmlSyntaxError(f"document has more than {MAX_XML_NODES} nodes outside <metadata>")
+    _validate(root, schema)
+    _drop_comments(root)
+    return root
+
+
+def parse_xml(data: bytes | str, *, source: str = "") -> _Element:
+    """The hardened parse of :func:`load_xml` alone: no node limit, no schema, comments
+    and PIs kept. For readers of a few elements that must not pay for the rest.
+
+    :raises XmlSyntaxError: too large, empty, not well-formed, too deep, or has a DOCTYPE.
     """
     if len(data) > MAX_XML_BYTES:
         raise XmlSyntaxError(f"document is too large: more than {MAX_XML_BYTES} bytes")
@@ -327,11 +343,6 @@ def load_xml(data: bytes | str, *, schema: str = "domain", source: str = "") -> 
     root = _parse(raw, utf8=isinstance(data, str), source=source)
     if getattr(root.getroottree().docinfo, "doctype", ""):  # backstop for the prolog scan
         raise XmlSyntaxError("DOCTYPE is not allowed")
-    outside = itertools.chain.from_iterable(n.iter() for n in root if n.tag != "metadata")
-    if next(itertools.islice(outside, MAX_XML_NODES, None), None) is not None:
-        raise XmlSyntaxError(f"document has more than {MAX_XML_NODES} nodes outside <metadata>")
-    _validate(root, schema)
-    _drop_comments(root)
     return root
 
 

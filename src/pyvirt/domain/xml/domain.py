@@ -60,7 +60,10 @@ _NAME_FORBIDDEN = re.compile(r"[/\x00-\x1f\x7f-\x9f]")
 
 
 def _parse_name(el: Element) -> str:
-    name = el.findtext("name")
+    return _checked_name(el.findtext("name"))
+
+
+def _checked_name(name: str | None) -> str:
     if not name or not name.strip():
         raise ParseError("missing name information")
     if _NAME_FORBIDDEN.search(name):
@@ -69,13 +72,31 @@ def _parse_name(el: Element) -> str:
 
 
 def _parse_uuid(el: Element) -> str | None:
-    raw = child_text(el, "uuid")
+    return _checked_uuid(child_text(el, "uuid"))
+
+
+def _checked_uuid(raw: str | None) -> str | None:
     if raw is None:
         return None
     try:
         return str(uuidlib.UUID(raw))
     except ValueError:
         raise ParseError(f"malformed uuid element '{raw}'") from None
+
+
+def parse_identity(el: Element) -> tuple[str, str | None]:
+    """Name and UUID of a ``<domain>`` element that still has its comments (see
+    ``parse_xml``): what :func:`parse_domain` reads once ``load_xml`` has dropped them,
+    checked the same way.
+
+    :raises ParseError: for a missing or forbidden name, or a malformed UUID.
+    """
+    def joined(tag: str) -> str | None:  # the text around comments and PIs, joined
+        child = el.find(tag)
+        return None if child is None else \
+            "".join(t for t in child.itertext() if isinstance(t, str))
+
+    return _checked_name(joined("name")), _checked_uuid((joined("uuid") or "").strip() or None)
 
 
 def _parse_size(el: Element, tag: str) -> int | None:
