@@ -171,7 +171,7 @@ def bench_start(b: Bench) -> None:
     uri = b.uri("start")
     xml = b.xml("bs", b.work / "bs.serial")
     pyvirt(uri, "define", str(xml))
-    run_dir = b.work / "start" / "run" / "qemu" / "domain-bs"
+    run_dir = b.work / "start" / "run" / "qemu" / "domain-bs" / "qemu"
     floor_dir = b.work / "floor"
     floor_dir.mkdir()
     native = native_argv(uri, xml)
@@ -261,7 +261,7 @@ def bench_migration(b: Bench) -> None:
         i = next(counter)
         serial_path = b.work / f"mig-r{i}.serial"
         xml = b.xml("bm", serial_path)
-        run_dir = b.work / "mig-a" / "run" / "qemu" / "domain-bm"
+        run_dir = b.work / "mig-a" / "run" / "qemu" / "domain-bm" / "qemu"
         native = native_argv(src_uri, xml)
         src_dir, dst_dir = b.work / f"raw-src{i}", b.work / f"raw-dst{i}"
         src_dir.mkdir()

@@ -62,7 +62,7 @@ def run_case(name: str) -> Outcome:
         from pyvirt.qemu.command import BuildEnv, build_command
     except ImportError:  # builder not present in this tree
         return Outcome(formatted=formatted)
-    env = BuildEnv(qmp_socket=Path(f"/run/pyvirt/qemu/domain-{domain.name}/monitor.sock"),
+    env = BuildEnv(qmp_socket=Path(f"/run/pyvirt/qemu/domain-{domain.name}/qemu/monitor.sock"),
                    pidfile=None, incoming=None)
     try:
         command = build_command(domain, caps, env)

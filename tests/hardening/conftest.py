@@ -1,7 +1,8 @@
 """Fixtures of the hardening tests.
 
-``host`` is the end-to-end suite's embed root, placed under a short path: QEMU's monitor
-socket path must stay under 108 bytes, and pytest's own temporary paths are long.
+``host`` is the end-to-end suite's embed root, placed under a short path, so QEMU's monitor
+socket has an absolute path (under 108 bytes; pytest's own temporary paths are long): the
+common case. ``test_long_paths.py`` covers the other one (bug B7).
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ WEIGHTS = {"define": 5, "start": 6, "destroy": 5, "migrate": 2}
 
 @pytest.fixture
 def roots() -> Iterator[tuple[Host, Host]]:
-    base = short_base()  # QEMU's socket paths must stay under 108 bytes
+    base = short_base()  # absolute monitor socket paths (under 108 bytes), the common case
     a, b = Host(base / "host-a"), Host(base / "host-b")
     yield a, b
     leftovers = a.qemu_pids() + b.qemu_pids()

@@ -22,6 +22,7 @@ from pyvirt.errors import PyvirtError
 from pyvirt.qemu.caps import QemuCaps
 from pyvirt.qemu.command import BuildEnv, build_command
 from pyvirt.qemu.define import prepare_definition
+from pyvirt.runtime.status import RunDir
 from tests.e2e.conftest import Host, needs_qemu
 from tests.hardening.injection import leaves, shape
 from tests.hardening.util import QmpSession, small_domain_xml
@@ -97,14 +98,14 @@ def build(values: dict[str, str]) -> tuple[str, ...]:
     """
     domain = prepare_definition(domain_from_xml(domain_xml(values)), CAPS,
                                 mac_factory(lambda n: b"\x01\x02\x03"[:n]))
-    run = Path(values["root"]) / "run" / "qemu" / f"domain-{domain.name}"
-    env = BuildEnv(qmp_socket=run / "monitor.sock", pidfile=run / "qemu.pid")
+    rd = RunDir(Path(values["root"]) / "run" / "qemu" / f"domain-{domain.name}")
+    env = BuildEnv(qmp_socket=rd.monitor_argument, pidfile=rd.pidfile)
     return build_command(domain, CAPS, env).argv
 
 
 def expected_leaf(field: str, value: str) -> str:
     if field == "root":
-        return f"{value}/run/qemu/domain-benign/monitor.sock"
+        return f"{value}/run/qemu/domain-benign/qemu/monitor.sock"
     return value
 
 
@@ -196,7 +197,7 @@ def test_real_qemu_has_only_the_intended_devices(tmp_path: Path) -> None:
     """The same guest with benign and with hostile name, paths and state root: QEMU
     reports the hostile values verbatim and the very same devices, chardevs and nodes."""
     results = []
-    # a short base: QEMU's monitor socket path must stay under 108 bytes
+    # a short base: an absolute monitor socket path (under 108 bytes), the common case
     base = Path(tempfile.mkdtemp(prefix="inj", dir="/tmp"))
     for name, file_part, root in (("plain", "plain", "r"), (REAL_NAME, REAL_FILE, "r,id=x,,y=z")):
         host = Host(base / root)

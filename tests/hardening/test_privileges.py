@@ -148,9 +148,6 @@ needs_root = pytest.mark.skipif(os.geteuid() != 0,
 @pytest.mark.e2e
 @needs_qemu
 @needs_root
-@pytest.mark.xfail(strict=True, reason="change request R1 (reported): runtime/domain.py and "
-                   "runtime/status.py must give QEMU a directory of its own, handed to "
-                   "qemu_user (process.spawn(hand_over=..., traverse=...))")
 def test_qemu_runs_as_the_configured_user(tmp_path: Path) -> None:
     nobody = pwd.getpwnam("nobody")
     # pytest's tmp_path sits in a root-only directory; the admin's side of the bargain is

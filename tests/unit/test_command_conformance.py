@@ -26,7 +26,7 @@ from pyvirt.qemu.command import BuildEnv, QemuCommand, build_command
 CAPS_FIXTURE = Path(__file__).parents[1] / "data" / "caps" / "qemu-7.2-x86_64.json"
 CONFORMANCE = Path(__file__).resolve().parents[1] / "data" / "conformance"
 CONFORMANCE_CASES = ("q35-teaming", "q35-teaming-plainhostdev")
-ENV = BuildEnv(qmp_socket=Path("/run/pyvirt/qemu/domain-QEMUGuest1/monitor.sock"))
+ENV = BuildEnv(qmp_socket=Path("/run/pyvirt/qemu/domain-QEMUGuest1/qemu/monitor.sock"))
 
 # Options whose every line must equal libvirt's, in order.
 DEVICE_OPTIONS = ("-device", "-netdev", "-blockdev")

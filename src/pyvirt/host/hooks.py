@@ -15,7 +15,6 @@ from pathlib import Path
 from pyvirt.host.netlink import PyrouteNetlink
 from pyvirt.host.sriov import SriovHost
 from pyvirt.host.sysfs import Sysfs
-from pyvirt.runtime import process
 from pyvirt.runtime.hooks import HostHooks
 from pyvirt.runtime.status import RunDir
 from pyvirt.store.locks import DomainLock, LockTimeoutError
@@ -38,12 +37,7 @@ def domain_busy(root: StateRoot) -> Callable[[str], bool]:
         status = rd.read_status()
         if status is not None and status.process.alive():
             return True
-        try:
-            pid = int(rd.pidfile.read_text().strip())
-        except (OSError, ValueError):
-            pid = 0
-        ident = process.identify(pid) if pid > 0 else None
-        if ident is not None and ident.alive() and process.uses_path(pid, rd.monitor):
+        if rd.pidfile_process() is not None:
             return True
         try:
             with DomainLock(root.run_dir / "locks", name, "host reconcile", timeout=0):

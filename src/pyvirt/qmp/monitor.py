@@ -45,6 +45,7 @@ from pyvirt.qmp.models import (
     parse_version,
     parse_virtio_guest_features,
 )
+from pyvirt.qmp.unixpath import connectable_path
 
 # QEMU creates its socket a few tens of ms after spawn; start polling fast, then back off
 # so a slow start does not cost a busy loop.
@@ -70,6 +71,12 @@ def _is_not_listening_yet(err: BaseException) -> bool:
     """True for the connect failures that mean "QEMU has not created the socket yet"."""
     cause = getattr(err, "exc", None)  # ConnectError wraps the root cause in .exc
     return isinstance(cause, FileNotFoundError | ConnectionRefusedError)
+
+
+def _is_hang_up(err: BaseException) -> bool:
+    """True when QEMU closed the connection during the handshake: it is exiting (its
+    process may not look dead yet), so the caller's liveness check decides."""
+    return isinstance(getattr(err, "exc", None), EOFError | ConnectionResetError)
 
 
 class Monitor:
@@ -100,6 +107,8 @@ class Monitor:
 
         QEMU started with ``server=on,wait=off`` creates the socket shortly after spawn,
         so a missing or refusing socket is retried until *timeout* seconds have passed.
+        *socket_path* may be longer than a socket address holds (see
+        :mod:`pyvirt.qmp.unixpath`).
         *alive* is polled between attempts; when it returns False (the process died) the
         wait ends at once instead of running out the timeout.
 
@@ -140,16 +149,24 @@ class Monitor:
             # Bounded: a socket that accepts but never greets (another client holds
             # QEMU's single QMP connection) would otherwise hang here.
             async with asyncio.timeout(timeout):
-                await self._client.connect(path)
+                with connectable_path(path) as reachable:  # any length (unixpath.py)
+                    await self._client.connect(reachable)
         except TimeoutError:
             return "no QMP greeting"
         except ConnectError as err:
             # A dying QEMU also makes the session fail; the caller then reports the death.
-            if _is_not_listening_yet(err) or (alive is not None and not alive()):
+            # It hangs up a moment before its process is gone, hence the retry.
+            if _is_not_listening_yet(err) or (alive is not None and (
+                    not alive() or _is_hang_up(err))):
                 return str(err)
             raise MonitorError(f"cannot connect to the QEMU monitor at {path}: {err}") from err
         except QMPError as err:  # StateError: this Monitor is already connected
             raise MonitorError(f"cannot connect to the QEMU monitor at {path}: {err}") from err
+        except OSError as err:  # the socket's directory, opened for a long path
+            if isinstance(err, FileNotFoundError):
+                return str(err)
+            raise MonitorError(f"cannot connect to the QEMU monitor at {path}: "
+                               f"{err.strerror or err}") from err
         return None
 
     async def close(self) -> None:

@@ -7,6 +7,8 @@ killed half-way through ``start``) is reconciled by the next command that looks.
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,12 +139,8 @@ class Runtime:
 
     def _kill_orphan(self, rd: RunDir, name: str, holding_lock: bool) -> None:
         """A QEMU whose starter died before recording it: known only by its pidfile."""
-        try:
-            pid = int(rd.pidfile.read_text().strip())
-        except (OSError, ValueError):
-            return
-        ident = process.identify(pid)
-        if ident is None or not ident.alive() or not process.uses_path(pid, rd.monitor):
+        ident = rd.pidfile_process()
+        if ident is None:
             return
         if holding_lock or self._abandoned(name):
             self.stopped(name, Reason.FAILED, ident)
@@ -180,10 +178,13 @@ class Runtime:
             ensure_dir(self.root.log_dir)
             remove_file(rd.monitor)
             command = build_command(live, caps, BuildEnv(
-                qmp_socket=rd.monitor, pidfile=rd.pidfile, incoming=incoming))
+                qmp_socket=rd.monitor_argument, pidfile=rd.pidfile, incoming=incoming))
             write_atomic(rd.definition, domain_to_xml(domain))
             write_atomic(rd.live_xml, domain_to_xml(live))
-            ident = process.spawn(command.argv, self.log_path(name), user=self.qemu_user)
+            ident = process.spawn(command.argv, self.log_path(name), user=self.qemu_user,
+                                  hand_over=(rd.qemu_dir,),
+                                  traverse=self._traverse(rd) if self.qemu_user else (),
+                                  cwd=rd.qemu_dir)
         except BaseException:
             self.host.release(live)
             remove_file(rd.live_xml)
@@ -208,6 +209,18 @@ class Runtime:
             StateInfo(DomainState.RUNNING, Reason.BOOTED)
         rd.write_status(status.with_state(final))
         return live
+
+    def _traverse(self, rd: RunDir) -> tuple[Path, ...]:
+        """The private directories QEMU must pass through to reach its own: those from
+        the state root (the directory all its parts share: DIR of an embed root) down to
+        the run directory that are closed to others (world-searchable ones need
+        nothing, and the ones above the state root are the admin's business)."""
+        top = Path(os.path.commonpath([self.root.config_dir, self.root.run_dir,
+                                       self.root.log_dir, self.root.cache_dir]))
+        chain = [rd.path, *rd.path.parents]
+        below_top = chain[:chain.index(top) + 1] if top in chain else [rd.path]
+        return tuple(d for d in reversed(below_top)
+                     if not d.lstat().st_mode & stat.S_IXOTH)
 
     def _fail_start(self, rd: RunDir, ident: process.ProcessId, name: str,
                     err: MonitorError) -> None:

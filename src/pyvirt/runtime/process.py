@@ -64,9 +64,10 @@ def uses_path(pid: int, path: Path) -> bool:
 
 
 def spawn(argv: tuple[str, ...], log_path: Path, user: str | None = None,
-          hand_over: tuple[Path, ...] = (), traverse: tuple[Path, ...] = ()) -> ProcessId:
+          hand_over: tuple[Path, ...] = (), traverse: tuple[Path, ...] = (),
+          cwd: Path | None = None) -> ProcessId:
     """Start *argv* detached (new session, no stdin, stdout/stderr appended to *log_path*),
-    as *user* when given.
+    as *user* when given, in the working directory *cwd* (default: ours).
 
     QEMU runs with umask 0177, so whatever it creates (monitor socket, pidfile, serial
     files) is 0600. With *user*, the process gets that user's uid and primary gid and no
@@ -92,7 +93,7 @@ def spawn(argv: tuple[str, ...], log_path: Path, user: str | None = None,
         try:
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                     start_new_session=True, close_fds=True, umask=0o177,
-                                    **ids)
+                                    cwd=cwd, **ids)
         except OSError as err:
             raise ProcessError(f"cannot execute {argv[0]}: {err.strerror}", argv) from err
     ident = identify(proc.pid)

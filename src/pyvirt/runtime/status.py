@@ -1,8 +1,11 @@
-"""The per-domain run directory: status record, live XML, monitor socket, pidfile.
+"""The per-domain run directory: status record, live XML, and QEMU's own directory
+with its monitor socket and pidfile.
 
 The status record is what lets a later pyvirt command find and trust a running QEMU
 without a daemon. It is written atomically; a missing or damaged one means "not
-running" once the process it named is gone.
+running" once the process it named is gone. pyvirt's records sit in the run directory
+itself; QEMU writes only in ``qemu/`` below it, which is handed to ``qemu_user`` when
+QEMU runs as another user, so a compromised QEMU cannot rewrite what pyvirt trusts.
 """
 
 from __future__ import annotations
@@ -10,12 +13,16 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from pyvirt.errors import SystemCallError
+from pyvirt.qmp.unixpath import fits_sun_path
+from pyvirt.runtime import process
 from pyvirt.runtime.process import ProcessId
 from pyvirt.runtime.state import DomainState, Reason, StateInfo
-from pyvirt.store.atomic import ensure_dir, remove_file, write_atomic
+from pyvirt.store.atomic import ensure_dir, fsync_dir, remove_file, write_atomic
 
 
 @dataclass(frozen=True)
@@ -43,7 +50,7 @@ class RuntimeStatus:
 
 
 class RunDir:
-    """Files of one domain under ``<run_dir>/domain-<name>/``."""
+    """Files of one domain under ``<run_dir>/domain-<name>/``; QEMU's under ``qemu/``."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -63,12 +70,28 @@ class RunDir:
         return self.path / "definition.xml"
 
     @property
+    def qemu_dir(self) -> Path:
+        """The only directory QEMU writes in (its socket and pidfile); QEMU's working
+        directory."""
+        return self.path / "qemu"
+
+    @property
     def monitor(self) -> Path:
-        return self.path / "monitor.sock"
+        return self.qemu_dir / "monitor.sock"
+
+    @property
+    def monitor_argument(self) -> Path:
+        """The monitor socket as QEMU's command line names it: the absolute path, or,
+        when that does not fit in a unix socket address (108 bytes with its NUL), the
+        path relative to QEMU's working directory, :attr:`qemu_dir`.
+        (:meth:`pyvirt.qmp.monitor.Monitor.connect` reaches a long path on its own.)"""
+        if fits_sun_path(self.monitor):
+            return self.monitor
+        return self.monitor.relative_to(self.qemu_dir)
 
     @property
     def pidfile(self) -> Path:
-        return self.path / "qemu.pid"
+        return self.qemu_dir / "qemu.pid"
 
     @property
     def last_state_file(self) -> Path:
@@ -76,6 +99,19 @@ class RunDir:
 
     def create(self) -> None:
         ensure_dir(self.path)
+        ensure_dir(self.qemu_dir)
+
+    def pidfile_process(self) -> ProcessId | None:
+        """The live QEMU named by the pidfile, if its command line names this pidfile
+        (a recycled pid, or a pid written by someone else, is not ours)."""
+        try:
+            pid = int(self.pidfile.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        ident = process.identify(pid) if pid > 0 else None
+        if ident is None or not ident.alive() or not process.uses_path(pid, self.pidfile):
+            return None
+        return ident
 
     def read_status(self) -> RuntimeStatus | None:
         try:
@@ -98,13 +134,42 @@ class RunDir:
             return StateInfo(DomainState.SHUTOFF, Reason.UNKNOWN)
 
     def mark_stopped(self, reason: Reason) -> None:
-        """Record the stop, then remove the files that describe a running guest."""
-        self.create()
+        """Record the stop, then remove the files that describe a running guest, and
+        QEMU's directory with whatever QEMU left in it."""
+        ensure_dir(self.path)
         write_atomic(self.last_state_file,
                      json.dumps({"state": DomainState.SHUTOFF.name, "reason": reason.value}))
-        for path in (self.status_file, self.live_xml, self.definition, self.monitor,
-                     self.pidfile, self.path / "pending-unplug.json"):
+        for path in (self.status_file, self.live_xml, self.definition,
+                     self.path / "pending-unplug.json", *self._legacy_files):
             remove_file(path)
+        remove_tree(self.qemu_dir)
+
+    @property
+    def _legacy_files(self) -> tuple[Path, ...]:
+        """Where a QEMU started before QEMU had a directory of its own kept its files."""
+        return self.path / "monitor.sock", self.path / "qemu.pid"
+
+
+def remove_tree(path: Path) -> None:
+    """Delete the directory *path* and its content if present, durably, without following
+    symbolic links in it (what QEMU left there is not trusted).
+
+    :raises SystemCallError: when something in it cannot be removed.
+    """
+    def failed(_function: object, name: str,
+               exc_info: tuple[type[BaseException], BaseException, object]) -> None:
+        err = exc_info[1]
+        if not isinstance(err, FileNotFoundError):
+            raise SystemCallError(f"cannot remove '{name}': "
+                                  f"{getattr(err, 'strerror', None) or err}") from err
+
+    if not path.exists() and not path.is_symlink():
+        return
+    if path.is_symlink() or not path.is_dir():
+        remove_file(path)
+        return
+    shutil.rmtree(path, onerror=failed)
+    fsync_dir(path.parent)
 
 
 def allocate_domid(run_root: Path) -> int:

@@ -29,7 +29,8 @@ def native_command(ctx: Context, domain: Domain) -> QemuCommand:
     :raises PyvirtError: when the builder refuses the domain.
     """
     from pyvirt.qemu.command import BuildEnv, build_command  # only this use case needs it
+    from pyvirt.runtime.status import RunDir
 
-    run = ctx.root.domain_run_dir(domain.name)
-    env = BuildEnv(qmp_socket=run / "monitor.sock", pidfile=run / "qemu.pid", incoming=None)
+    rd = RunDir(ctx.root.domain_run_dir(domain.name))  # the paths Runtime.start gives
+    env = BuildEnv(qmp_socket=rd.monitor_argument, pidfile=rd.pidfile, incoming=None)
     return build_command(domain, ctx.caps_for(emulator_of(domain)), env)
