@@ -21,6 +21,7 @@ from pyvirt.qemu.caps import QemuCaps
 from pyvirt.qemu.define import prepare_definition
 from pyvirt.runtime import process
 from pyvirt.runtime.domain import Runtime
+from pyvirt.runtime.launch import traverse_for
 from pyvirt.runtime.state import Reason
 from pyvirt.runtime.status import RunDir
 from pyvirt.store.roots import StateRoot, parse_uri
@@ -130,8 +131,7 @@ def test_start_hands_qemu_its_directory(tmp_path: Path,
 
 def test_traverse_skips_directories_others_may_search(tmp_path: Path) -> None:
     root = embed(tmp_path / "root")
-    runtime = Runtime(root, qemu_user="nobody")
-    rd = runtime.run_dir("a")
+    rd = Runtime(root, qemu_user="nobody").run_dir("a")
     rd.create()
     (tmp_path / "root" / "run").chmod(0o755)
-    assert runtime._traverse(rd) == (tmp_path / "root", root.run_dir, rd.path)
+    assert traverse_for(root, rd) == (tmp_path / "root", root.run_dir, rd.path)

@@ -4,17 +4,20 @@ resume, domstate, dominfo, domiflist, domfailover."""
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import click
 
 from pyvirt.cli.main import cli, connection, reports_errors
 from pyvirt.cli.table import render_pairs, render_table
-from pyvirt.domain.io import domain_to_xml
-from pyvirt.domain.model import InterfaceType
-from pyvirt.service.domains import DomainService
+
+if TYPE_CHECKING:  # imported where used: a quick ``start`` needs none of it
+    from pyvirt.service.domains import DomainService
 
 
 def service(ctx: click.Context) -> DomainService:
+    from pyvirt.service.domains import DomainService
+
     return DomainService(connection(ctx))
 
 
@@ -60,6 +63,8 @@ def list_(ctx: click.Context, show_all: bool, name_only: bool) -> None:
 @reports_errors
 def dumpxml(ctx: click.Context, domain: str, inactive: bool) -> None:
     """Print a domain's XML (live while it runs: runtime aliases included)."""
+    from pyvirt.domain.io import domain_to_xml
+
     click.echo(domain_to_xml(service(ctx).live_or_inactive(domain, inactive)), nl=False)
 
 
@@ -70,6 +75,11 @@ def dumpxml(ctx: click.Context, domain: str, inactive: bool) -> None:
 @reports_errors
 def start(ctx: click.Context, domain: str, paused: bool) -> None:
     """Start a defined domain."""
+    from pyvirt.runtime.launch import quick_start
+
+    if quick_start(connection(ctx).root, domain, paused):  # its launch plan still holds
+        click.echo(f"Domain '{domain}' started")
+        return
     live = service(ctx).start(domain, paused)
     click.echo(f"Domain '{live.name}' started")
 
@@ -152,6 +162,8 @@ def dominfo(ctx: click.Context, domain: str) -> None:
 @reports_errors
 def domiflist(ctx: click.Context, domain: str) -> None:
     """List a domain's network interfaces."""
+    from pyvirt.domain.model import InterfaceType
+
     d = service(ctx).live_or_inactive(domain, inactive=False)
     rows = []
     for nic in d.devices.interfaces:

@@ -7,34 +7,38 @@ killed half-way through ``start``) is reconciled by the next command that looks.
 
 from __future__ import annotations
 
-import os
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from pyvirt.domain.io import domain_from_xml, domain_to_xml
-from pyvirt.domain.model import Domain, LinkState
+from pyvirt.domain.model import Domain, InterfaceType, LinkState
 from pyvirt.errors import (
     MonitorError,
     OperationFailedError,
     OperationInvalidError,
-    ProcessError,
     PyvirtError,
 )
 from pyvirt.qemu.aliases import assign_aliases
-from pyvirt.qemu.caps import QemuCaps
+from pyvirt.qemu.caps import CapsCache, QemuCaps
 from pyvirt.qemu.command import BuildEnv, build_command
 from pyvirt.qmp.monitor import Monitor
 from pyvirt.runtime import process
 from pyvirt.runtime.failover import PairStatus, failover_status
 from pyvirt.runtime.hooks import HostHooks, NoHostResources
+from pyvirt.runtime.launch import (
+    CONNECT_TIMEOUT,
+    Launch,
+    LaunchPlan,
+    bring_up,
+    plan_key,
+    save_plan,
+    spawn_qemu,
+)
 from pyvirt.runtime.state import Command, DomainState, Reason, StateInfo, guard
-from pyvirt.runtime.status import RunDir, RuntimeStatus, allocate_domid
-from pyvirt.store.atomic import ensure_dir, remove_file, write_atomic
+from pyvirt.runtime.status import RunDir, RuntimeStatus
 from pyvirt.store.locks import DomainLock, LockTimeoutError
 from pyvirt.store.roots import StateRoot
 
-CONNECT_TIMEOUT = 30.0
 QUERY_TIMEOUT = 2.0  # a busy monitor (another pyvirt holds it) falls back to the record
 
 _QEMU_STATES = {
@@ -167,6 +171,9 @@ class Runtime:
                     incoming: str | None = None) -> Domain:
         """Launch QEMU for *domain* (lock held by the caller) and return the live domain.
 
+        A plain start of a domain without host devices leaves a launch plan behind, so the
+        next start of the same definition can skip all this (see runtime/launch.py).
+
         :raises ProcessError: with QEMU's own last words when it does not come up.
         """
         name = domain.name
@@ -174,64 +181,25 @@ class Runtime:
         guard(Command.START, (await self.observe(name, holding_lock=True)).info.state)
         live = self.host.prepare(assign_aliases(domain))
         try:
-            rd.create()
-            ensure_dir(self.root.log_dir)
-            remove_file(rd.monitor)
             command = build_command(live, caps, BuildEnv(
                 qmp_socket=rd.monitor_argument, pidfile=rd.pidfile, incoming=incoming))
-            write_atomic(rd.definition, domain_to_xml(domain))
-            write_atomic(rd.live_xml, domain_to_xml(live))
-            ident = process.spawn(command.argv, self.log_path(name), user=self.qemu_user,
-                                  hand_over=(rd.qemu_dir,),
-                                  traverse=self._traverse(rd) if self.qemu_user else (),
-                                  cwd=rd.qemu_dir)
+            launch = Launch(name, domain.uuid or "", command.argv, domain_to_xml(domain),
+                            domain_to_xml(live),
+                            tuple(nic.alias for nic in live.devices.interfaces
+                                  if nic.link is LinkState.DOWN and nic.alias))
+            status = spawn_qemu(self.root, rd, launch, self.log_path(name), self.qemu_user)
         except BaseException:
             self.host.release(live)
-            remove_file(rd.live_xml)
             raise
-        starting = StateInfo(DomainState.PAUSED, Reason.STARTING_UP)
-        status = RuntimeStatus(ident.pid, ident.start_time, starting.state.name,
-                               starting.reason.value, domain.uuid or "",
-                               allocate_domid(self.root.run_dir))
-        rd.write_status(status)
-        try:
-            async with Monitor() as mon:
-                await mon.connect(rd.monitor, timeout=CONNECT_TIMEOUT, alive=ident.alive)
-                for nic in live.devices.interfaces:  # QEMU has no option for it
-                    if nic.link is LinkState.DOWN and nic.alias:
-                        await mon.set_link(nic.alias, False)
-                if not paused and incoming is None:
-                    await mon.cont()
-        except MonitorError as err:
-            self._fail_start(rd, ident, name, err)
-        final = StateInfo(DomainState.PAUSED, Reason.MIGRATION) if incoming else \
-            StateInfo(DomainState.PAUSED, Reason.USER) if paused else \
-            StateInfo(DomainState.RUNNING, Reason.BOOTED)
-        rd.write_status(status.with_state(final))
+        await bring_up(rd, status, launch, self.log_path(name), paused, incoming,
+                       stop=lambda: self.stopped(name, Reason.FAILED, status.process))
+        if incoming is None and not _uses_host_devices(live):
+            key = plan_key(self.root, launch.definition_xml, caps.binary,
+                           CapsCache(self.root.caps_dir).entry_path(caps.binary),
+                           self.qemu_user)
+            if key is not None:
+                save_plan(self.root, LaunchPlan(key, launch))
         return live
-
-    def _traverse(self, rd: RunDir) -> tuple[Path, ...]:
-        """The private directories QEMU must pass through to reach its own: those from
-        the state root (the directory all its parts share: DIR of an embed root) down to
-        the run directory that are closed to others (world-searchable ones need
-        nothing, and the ones above the state root are the admin's business)."""
-        top = Path(os.path.commonpath([self.root.config_dir, self.root.run_dir,
-                                       self.root.log_dir, self.root.cache_dir]))
-        chain = [rd.path, *rd.path.parents]
-        below_top = chain[:chain.index(top) + 1] if top in chain else [rd.path]
-        return tuple(d for d in reversed(below_top)
-                     if not d.lstat().st_mode & stat.S_IXOTH)
-
-    def _fail_start(self, rd: RunDir, ident: process.ProcessId, name: str,
-                    err: MonitorError) -> None:
-        died = not ident.alive()
-        self.stopped(name, Reason.FAILED, ident)
-        log = self.log_path(name)
-        if died:
-            raise ProcessError(
-                f"process exited while connecting to monitor: {process.last_error_line(log)}",
-                status=None, log_tail=process.log_tail(log)) from err
-        raise ProcessError(f"QEMU did not answer on its monitor: {err.detail}") from err
 
     async def destroy(self, name: str) -> None:
         observed = await self.observe(name, holding_lock=True)
@@ -283,3 +251,11 @@ class Runtime:
         async with Monitor() as mon:
             await mon.connect(self.run_dir(name).monitor, timeout=CONNECT_TIMEOUT)
             return await failover_status(mon, live)
+
+
+def _uses_host_devices(live: Domain) -> bool:
+    """Whether starting *live* involves the host's devices (what a launch plan cannot
+    replay): PCI/USB host devices, hostdev interfaces, pool (network) interfaces."""
+    return bool(live.devices.hostdevs) or any(
+        nic.type in (InterfaceType.HOSTDEV, InterfaceType.NETWORK)
+        for nic in live.devices.interfaces)

@@ -33,8 +33,9 @@ from pyvirt.qemu.command.devices_net import netdev_id
 from pyvirt.qemu.hotplug import AttachPlan, Member, Plug, append
 from pyvirt.qmp.monitor import CommandFailedError, Monitor
 from pyvirt.runtime.devstate import DeviceRecords
-from pyvirt.runtime.domain import CONNECT_TIMEOUT, Runtime
+from pyvirt.runtime.domain import Runtime
 from pyvirt.runtime.hooks import NoHostResources
+from pyvirt.runtime.launch import CONNECT_TIMEOUT
 
 UNPLUG_TIMEOUT = 10.0
 """Seconds to wait for the guest to release a device (libvirt waits 5 s; a TCG guest

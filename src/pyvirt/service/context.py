@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pyvirt.domain.defaults import MacFactory, mac_factory
 from pyvirt.errors import SystemCallError
-from pyvirt.qemu.caps import CapsCache, QemuCaps
 from pyvirt.store.roots import ConnectUri, StateRoot, parse_uri
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # imported where used: a quick ``start`` needs none of them
+    from pyvirt.domain.defaults import MacFactory
+    from pyvirt.qemu.caps import QemuCaps
     from pyvirt.runtime.domain import Runtime
 
 
@@ -38,10 +38,14 @@ class Context:
             reason = "No such file or directory" if not Path(binary).exists() \
                 else "Permission denied"
             raise SystemCallError(f"Cannot check QEMU binary {binary}: {reason}")
+        from pyvirt.qemu.caps import CapsCache
+
         return CapsCache(self.root.caps_dir).lookup(binary)
 
     @staticmethod
     def new_mac() -> MacFactory:
+        from pyvirt.domain.defaults import mac_factory
+
         return mac_factory(os.urandom)
 
     def runtime(self) -> Runtime:

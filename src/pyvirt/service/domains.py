@@ -18,6 +18,7 @@ from pyvirt.errors import (
 )
 from pyvirt.qemu.define import emulator_of, prepare_definition
 from pyvirt.runtime.failover import PairStatus
+from pyvirt.runtime.launch import forget_plan, quick_start
 from pyvirt.runtime.state import DomainState, StateInfo
 from pyvirt.service.context import Context
 from pyvirt.store.domains import DomainStore
@@ -89,6 +90,7 @@ class DomainService:
             if not self.store.exists(domain.name):
                 raise OperationInvalidError("cannot undefine transient domain")
             self.store.delete(domain.name)
+            forget_plan(self.ctx.root, domain.name)
         return domain.name
 
     def find_defined(self, name: str) -> Domain | None:
@@ -193,6 +195,10 @@ class DomainService:
     # --- lifecycle --------------------------------------------------------------------
 
     def start(self, ref: str, paused: bool = False) -> Domain:
+        if quick_start(self.ctx.root, ref, paused):  # its launch plan still holds
+            live = self.runtime.live_domain(ref)
+            if live is not None:
+                return live
         domain = self.lookup(ref)
         with self.runtime.lock(domain.name, "start"):
             domain = self.store.load(domain.name)
