@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+import pyvirt.qmp.monitor
 from pyvirt.host import hooks
 from pyvirt.host.netlink import VfNetConfig
 from pyvirt.host.sriov import SriovHost
@@ -76,6 +77,7 @@ def fake_qemu(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, ...]]
 
     monkeypatch.setattr(process, "spawn", spawn)
     monkeypatch.setattr(runtime_domain, "Monitor", StubMonitor)
+    monkeypatch.setattr(pyvirt.qmp.monitor, "Monitor", StubMonitor)  # launch.bring_up's
     yield launched
     for proc in procs:
         proc.kill()

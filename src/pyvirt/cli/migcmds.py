@@ -62,24 +62,34 @@ def migrate(ctx: click.Context, domain: str, desturi: str, migrateuri: str | Non
             verbose: bool, persistent: bool, undefinesource: bool, xml_file: Path | None,
             unplug_timeout: float, suspend_after: float | None, bandwidth: int | None) -> None:
     """Live-migrate DOMAIN to DESTURI (qemu:///embed?root=DIR or qemu+ssh://host/system)."""
-    from pyvirt.migration.source import MigrateOptions
-    from pyvirt.service.migrate import migrate as do_migrate
+    from pyvirt.migration.transport import spawn_agent
+    from pyvirt.store.roots import parse_uri
 
-    opts = MigrateOptions(
-        persistent=persistent, undefine_source=undefinesource,
-        xml=xml_file.read_text() if xml_file else None, unplug_timeout=unplug_timeout,
-        suspend_after=suspend_after, bandwidth_mib=bandwidth, migrate_uri=migrateuri)
-    view = None
-    if verbose:  # rich only when it shows something
-        from pyvirt.migration.progress import ProgressView
-
-        view = ProgressView()
+    # first of all: the destination's pyvirt starts up while this one does
+    agent = spawn_agent(parse_uri(desturi))
     try:
-        result = do_migrate(connection(ctx), domain, desturi, opts,
-                            view.update if view else None)
+        from pyvirt.migration.source import MigrateOptions
+        from pyvirt.service.migrate import migrate as do_migrate
+
+        opts = MigrateOptions(
+            persistent=persistent, undefine_source=undefinesource,
+            xml=xml_file.read_text() if xml_file else None, unplug_timeout=unplug_timeout,
+            suspend_after=suspend_after, bandwidth_mib=bandwidth, migrate_uri=migrateuri)
+        view = None
+        if verbose:  # rich only when it shows something
+            from pyvirt.migration.progress import ProgressView
+
+            view = ProgressView()
+        try:
+            result = do_migrate(connection(ctx), domain, desturi, opts,
+                                view.update if view else None, agent)
+        finally:
+            if view:
+                view.close()
     finally:
-        if view:
-            view.close()
+        if agent.poll() is None:  # never used (refused before): it only waits for input
+            agent.kill()
+            agent.wait()
     for note in result.notes:
         click.echo(f"warning: {note}", err=True)
 

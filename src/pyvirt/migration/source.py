@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import subprocess
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
@@ -21,7 +22,7 @@ from pyvirt.errors import (
 from pyvirt.migration.follow import CancelReason, Follower, FollowLimits
 from pyvirt.migration.job import ABORT_SIGNAL, JobFiles, JobStats
 from pyvirt.migration.plan import MigrationPlan, plan_migration
-from pyvirt.migration.transport import Agent, migration_host, start_agent
+from pyvirt.migration.transport import Agent, attach_agent, migration_host, start_agent
 from pyvirt.qmp.monitor import Monitor
 from pyvirt.runtime import process
 from pyvirt.runtime.failover import failover_status
@@ -55,9 +56,13 @@ class SourceMigration:
     """One outgoing migration; the caller holds the source domain's lock."""
 
     def __init__(self, svc: DomainService, name: str, dest: ConnectUri, opts: MigrateOptions,
-                 show: Callable[[JobStats], None] | None = None) -> None:
+                 show: Callable[[JobStats], None] | None = None,
+                 agent: subprocess.Popen[bytes] | None = None) -> None:
+        """*agent*: the destination's agent when the caller has started it already
+        (``spawn_agent``); otherwise :meth:`run` starts it."""
         self.svc, self.name, self.dest, self.opts = svc, name, dest, opts
         self.show = show
+        self.agent_process = agent
         self.jobs = JobFiles(svc.runtime.run_dir(name).path)
 
     def _publish(self, stats: JobStats) -> None:
@@ -118,7 +123,8 @@ class SourceMigration:
                 await _discard(greeting)
 
     async def _greeted_agent(self) -> Agent:
-        agent = await start_agent(self.dest)
+        agent = await (attach_agent(self.agent_process) if self.agent_process
+                       else start_agent(self.dest))
         try:
             await agent.channel.request("hello", timeout=60)
         except BaseException:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shlex
+import subprocess
 import sys
 from dataclasses import dataclass
 
@@ -43,39 +44,61 @@ def migration_host(dest: ConnectUri) -> str:
 class Agent:
     """A running agent process and the channel to it."""
 
-    process: asyncio.subprocess.Process
+    process: subprocess.Popen[bytes]
     channel: Channel
     stderr_task: asyncio.Task[None]
 
     async def close(self, timeout: float = 10.0) -> None:
+        """Close the channel (the agent ends on EOF) and reap it, killing it after
+        *timeout* s."""
         self.channel.close()
-        try:
-            async with asyncio.timeout(timeout):
-                await self.process.wait()
-        except TimeoutError:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.process.poll() is None and loop.time() < deadline:
+            await asyncio.sleep(0.005)
+        if self.process.poll() is None:
             self.process.kill()
-            await self.process.wait()
+            self.process.wait()
+
+
+def spawn_agent(dest: ConnectUri) -> subprocess.Popen[bytes]:
+    """Start the agent for *dest* (synchronous and cheap: the CLI calls it first, so the
+    agent's own start-up overlaps everything the source does before it needs it).
+
+    :raises MigrationFailedError: when the agent cannot be started.
+    """
+    argv = agent_argv(dest)
+    try:
+        return subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+    except OSError as err:
+        raise MigrationFailedError(f"cannot run '{argv[0]}': {err.strerror}") from err
+
+
+async def attach_agent(proc: subprocess.Popen[bytes]) -> Agent:
+    """The channel to the agent *proc* (its pipes joined to this event loop)."""
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=MAX_LINE)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), proc.stdout)
+    errors = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(errors), proc.stderr)
+    transport, protocol = await loop.connect_write_pipe(asyncio.streams.FlowControlMixin,
+                                                        proc.stdin)
+    writer = asyncio.StreamWriter(transport, protocol, None, loop)
+    stderr_tail: list[str] = []
+
+    async def collect_stderr() -> None:
+        async for raw in errors:
+            stderr_tail.append(raw.decode(errors="replace").strip())
+            del stderr_tail[:-5]
+
+    task = loop.create_task(collect_stderr())
+    channel = Channel(reader, writer,
+                      describe_failure=lambda: "; ".join(s for s in stderr_tail if s))
+    return Agent(proc, channel, task)
 
 
 async def start_agent(dest: ConnectUri) -> Agent:
     """:raises MigrationFailedError: when the agent cannot be started."""
-    argv = agent_argv(dest)
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE, limit=MAX_LINE)
-    except OSError as err:
-        raise MigrationFailedError(f"cannot run '{argv[0]}': {err.strerror}") from err
-    assert proc.stdin is not None and proc.stdout is not None
-    stderr_tail: list[str] = []
-
-    async def collect_stderr() -> None:
-        assert proc.stderr is not None
-        async for raw in proc.stderr:
-            stderr_tail.append(raw.decode(errors="replace").strip())
-            del stderr_tail[:-5]
-
-    task = asyncio.get_running_loop().create_task(collect_stderr())
-    channel = Channel(proc.stdout, proc.stdin,
-                      describe_failure=lambda: "; ".join(s for s in stderr_tail if s))
-    return Agent(proc, channel, task)
+    return await attach_agent(spawn_agent(dest))

@@ -144,7 +144,10 @@ def plan_key(root: StateRoot, definition_xml: str, emulator: str, caps_entry: Pa
     return {
         "format": PLAN_FORMAT,
         "definition": hashlib.sha256(definition_xml.encode()).hexdigest(),
-        "emulator": [emulator, binary.st_size, binary.st_mtime_ns],
+        # ctime and mode too: a chmod (the full path checks it can execute the binary)
+        # changes neither size nor mtime
+        "emulator": [emulator, binary.st_size, binary.st_mtime_ns, binary.st_ctime_ns,
+                     binary.st_mode],
         "caps": [str(caps_entry), caps.st_size, caps.st_mtime_ns],
         "code": code_stamp(),
         "root": [str(root.config_dir), str(root.run_dir), str(root.log_dir),

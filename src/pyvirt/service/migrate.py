@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import time
 from collections.abc import Callable
 
@@ -15,8 +16,10 @@ from pyvirt.store.roots import parse_uri
 
 
 def migrate(ctx: Context, ref: str, dest_uri: str, opts: MigrateOptions,
-            show: Callable[[JobStats], None] | None = None) -> MigrationResult:
-    """Live-migrate domain *ref* to *dest_uri*.
+            show: Callable[[JobStats], None] | None = None,
+            agent: subprocess.Popen[bytes] | None = None) -> MigrationResult:
+    """Live-migrate domain *ref* to *dest_uri* (through *agent* when the caller has
+    started the destination's agent already; the caller reaps it if it is unused).
 
     :raises PyvirtError: from the gate, the destination, or the migration itself.
     """
@@ -26,7 +29,7 @@ def migrate(ctx: Context, ref: str, dest_uri: str, opts: MigrateOptions,
     svc = DomainService(ctx)
     name = svc.lookup(ref).name
     with svc.runtime.lock(name, "migration out"):
-        return asyncio.run(SourceMigration(svc, name, dest, opts, show).run())
+        return asyncio.run(SourceMigration(svc, name, dest, opts, show, agent).run())
 
 
 def job_info(ctx: Context, ref: str, completed: bool) -> JobStats | None:
