@@ -25,6 +25,7 @@ from click.testing import CliRunner
 
 import pyvirt.api
 import pyvirt.cli.domcmds  # registers the commands (main.py may import them lazily)
+import pyvirt.qmp.monitor
 from pyvirt.cli.main import cli
 from pyvirt.domain.defaults import mac_factory
 from pyvirt.domain.io import domain_from_xml, domain_to_xml, identity_from_xml
@@ -95,6 +96,7 @@ def fake_running(monkeypatch: pytest.MonkeyPatch
     """Record *domain* as running under a live ``sleep`` (killed after the test)."""
     procs: list[subprocess.Popen[bytes]] = []
     monkeypatch.setattr(runtime_domain, "Monitor", StubMonitor)
+    monkeypatch.setattr(pyvirt.qmp.monitor, "Monitor", StubMonitor)  # query_run_state
 
     def run(svc: DomainService, domain: Domain, domid: int) -> None:
         proc = subprocess.Popen(["sleep", "60"], start_new_session=True)

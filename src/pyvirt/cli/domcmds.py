@@ -80,7 +80,7 @@ def start(ctx: click.Context, domain: str, paused: bool) -> None:
     if quick_start(connection(ctx).root, domain, paused):  # its launch plan still holds
         click.echo(f"Domain '{domain}' started")
         return
-    live = service(ctx).start(domain, paused)
+    live = service(ctx).start(domain, paused, try_plan=False)
     click.echo(f"Domain '{live.name}' started")
 
 
@@ -102,7 +102,12 @@ def shutdown(ctx: click.Context, domain: str, timeout: float) -> None:
 @reports_errors
 def destroy(ctx: click.Context, domain: str) -> None:
     """Stop a domain at once (like pulling the plug)."""
-    name = service(ctx).destroy(domain)
+    from pyvirt.runtime.quickstop import quick_destroy
+
+    if quick_destroy(connection(ctx).root, domain):  # the common case, from its records
+        click.echo(f"Domain '{domain}' destroyed")
+        return
+    name = service(ctx).destroy(domain, try_records=False)
     click.echo(f"Domain '{name}' destroyed")
 
 

@@ -13,7 +13,6 @@ from pathlib import Path
 from pyvirt.domain.io import domain_from_xml, domain_to_xml
 from pyvirt.domain.model import Domain, InterfaceType, LinkState
 from pyvirt.errors import (
-    MonitorError,
     OperationFailedError,
     OperationInvalidError,
     PyvirtError,
@@ -34,12 +33,11 @@ from pyvirt.runtime.launch import (
     save_plan,
     spawn_qemu,
 )
+from pyvirt.runtime.quickstop import query_run_state
 from pyvirt.runtime.state import Command, DomainState, Reason, StateInfo, guard
 from pyvirt.runtime.status import RunDir, RuntimeStatus
 from pyvirt.store.locks import DomainLock, LockTimeoutError
 from pyvirt.store.roots import StateRoot
-
-QUERY_TIMEOUT = 2.0  # a busy monitor (another pyvirt holds it) falls back to the record
 
 _QEMU_STATES = {
     "running": StateInfo(DomainState.RUNNING, Reason.BOOTED),
@@ -158,12 +156,7 @@ class Runtime:
             return False
 
     async def _query_state(self, rd: RunDir) -> str | None:
-        try:
-            async with Monitor() as mon:
-                await mon.connect(rd.monitor, timeout=QUERY_TIMEOUT)
-                return (await mon.query_status()).status
-        except MonitorError:
-            return None
+        return await query_run_state(rd)
 
     # --- changing state ---------------------------------------------------------------
 

@@ -251,7 +251,7 @@ def quick_start(root: StateRoot, name: str, paused: bool) -> bool:
 
 def _plan_holds(root: StateRoot, name: str, plan: LaunchPlan, qemu_user: str | None) -> bool:
     try:
-        stored = (root.config_dir / f"{name}.xml").read_text()
+        stored = (root.config_dir / f"{name}.xml").read_bytes().decode()  # as written
     except (OSError, UnicodeDecodeError):
         return False
     emulator = plan.key.get("emulator")
