@@ -12,7 +12,7 @@ S = DomainState
 
 @pytest.mark.parametrize("command,current,target", [
     (Command.START, S.SHUTOFF, S.RUNNING),
-    (Command.START, S.CRASHED, S.RUNNING),
+    (Command.DESTROY, S.CRASHED, S.SHUTOFF),  # QEMU alive after a panic: still active
     (Command.SUSPEND, S.RUNNING, S.PAUSED),
     (Command.RESUME, S.PAUSED, S.RUNNING),
     (Command.SHUTDOWN, S.RUNNING, S.SHUTOFF),

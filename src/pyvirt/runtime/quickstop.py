@@ -43,7 +43,10 @@ def quick_destroy(root: StateRoot, name: str) -> bool:
     if "/" in name or name.startswith(".") or not name:
         return False
     rd = RunDir(root.domain_run_dir(name))
-    if not rd.status_file.exists():
+    try:
+        if not rd.status_file.exists():
+            return False
+    except OSError:  # e.g. a name too long for a file name: no such domain here
         return False
     import asyncio
 
@@ -57,7 +60,8 @@ def quick_destroy(root: StateRoot, name: str) -> bool:
                 status.info.state not in (DomainState.RUNNING, DomainState.PAUSED) or \
                 HostState(root.run_dir / "hostdev").has_records():
             return False
-        if asyncio.run(query_run_state(rd)) not in ("running", "paused"):
+        # ``prelaunch``: started with --paused and never resumed
+        if asyncio.run(query_run_state(rd)) not in ("running", "paused", "prelaunch"):
             return False
         process.kill(status.process)
         rd.mark_stopped(Reason.DESTROYED)

@@ -30,7 +30,9 @@ class DomainState(Enum):
 
     @property
     def active(self) -> bool:
-        return self not in (DomainState.SHUTOFF, DomainState.NOSTATE, DomainState.CRASHED)
+        # CRASHED is QEMU alive after an internal error or a guest panic (a QEMU that is
+        # gone is SHUTOFF with reason crashed): like libvirt's preserved crash, active
+        return self not in (DomainState.SHUTOFF, DomainState.NOSTATE)
 
 
 class Reason(StrEnum):
@@ -65,12 +67,12 @@ class Command(StrEnum):
 
 
 _RUNNING_LIKE = frozenset({DomainState.RUNNING, DomainState.PAUSED, DomainState.SHUTDOWN,
-                           DomainState.BLOCKED, DomainState.PMSUSPENDED})
+                           DomainState.BLOCKED, DomainState.PMSUSPENDED,
+                           DomainState.CRASHED})
 
 # command -> (states it may start from, the state it leads to, refusal otherwise)
 _RULES: dict[Command, tuple[frozenset[DomainState], DomainState, str]] = {
-    Command.START: (frozenset({DomainState.SHUTOFF, DomainState.CRASHED,
-                               DomainState.NOSTATE}),
+    Command.START: (frozenset({DomainState.SHUTOFF, DomainState.NOSTATE}),
                     DomainState.RUNNING, "domain is already running"),
     Command.SUSPEND: (frozenset({DomainState.RUNNING}), DomainState.PAUSED,
                       "domain is not running"),

@@ -116,11 +116,13 @@ class RunDir:
     def read_status(self) -> RuntimeStatus | None:
         try:
             raw = json.loads(self.status_file.read_text())
-            return RuntimeStatus(int(raw["pid"]), int(raw["start_time"]), str(raw["state"]),
-                                 str(raw["reason"]), str(raw.get("uuid", "")),
-                                 int(raw.get("domid", 0)))
+            status = RuntimeStatus(int(raw["pid"]), int(raw["start_time"]), str(raw["state"]),
+                                   str(raw["reason"]), str(raw.get("uuid", "")),
+                                   int(raw.get("domid", 0)))
+            status.info  # noqa: B018  (a state or reason we never write: damaged)
         except (OSError, ValueError, KeyError, TypeError):
             return None
+        return status
 
     def write_status(self, status: RuntimeStatus) -> None:
         write_atomic(self.status_file, json.dumps(asdict(status)))

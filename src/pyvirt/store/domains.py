@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -61,9 +62,9 @@ class DomainStore:
         path = self.path_of(name)
         try:
             return path.read_bytes()
-        except FileNotFoundError:
-            raise NoDomainError(f"no domain with matching name '{name}'") from None
         except OSError as err:
+            if isinstance(err, FileNotFoundError) or err.errno == errno.ENAMETOOLONG:
+                raise NoDomainError(f"no domain with matching name '{name}'") from None
             raise PyvirtError(f"cannot read '{path}': {err.strerror}") from err
 
     def all(self) -> Iterator[Domain]:
