@@ -10,7 +10,8 @@ for p in "${pkgs[@]}"; do
 done
 # The demo guest is built from packages fetched with `apt-get download`: it needs lists.
 lists_empty=1
-compgen -G "/var/lib/apt/lists/*_Packages" >/dev/null && lists_empty=0
+# (apt may keep them compressed: *_Packages.lz4 and the like)
+compgen -G "/var/lib/apt/lists/*_Packages*" >/dev/null && lists_empty=0
 if [ ${#missing[@]} -eq 0 ] && [ $lists_empty -eq 0 ]; then
     exit 0
 fi
@@ -19,7 +20,9 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -q
+# wait for another apt (e.g. a second make) instead of failing at once
+wait_lock=(-o DPkg::Lock::Timeout=600)
+apt-get "${wait_lock[@]}" update -q
 if [ ${#missing[@]} -gt 0 ]; then
-    apt-get install -y -q --no-install-recommends "${missing[@]}"
+    apt-get "${wait_lock[@]}" install -y -q --no-install-recommends "${missing[@]}"
 fi

@@ -91,6 +91,18 @@ def _define_loses_data(xml: str, tmp: Path) -> bool:
     return domain_from_xml(domain_to_xml(stored)) != stored
 
 
+def _redefine_changes_it(xml: str, tmp: Path) -> bool:
+    """Defining the stored XML again gives other text (the fuzzer's idempotency check)."""
+    svc = DomainService(Context.open(f"qemu:///embed?root={tmp / 'root'}"))
+    path = tmp / "bug.xml"
+    path.write_text(xml)
+    try:
+        stored = domain_to_xml(svc.define_file(path))
+        return domain_to_xml(svc.define_xml(stored)) != stored
+    except Exception:
+        return False
+
+
 def _cli_error_is_multiline(xml: str, tmp: Path) -> bool:
     path = tmp / "bug.xml"
     path.write_text(xml)
@@ -117,6 +129,9 @@ B6_XML = "<domain type='a&#10;error: forged'><name>b6</name><memory>65536</memor
 B8_XML = ("<domain type='qemu'><name>b8</name><memory>65536</memory><devices><serial "
           "type='file'><source append='on'/><target port='0'/></serial></devices></domain>")
 B9_XML = "<domain type='qemu'><name>b9</name><memory>²</memory></domain>"
+B13_XML = ("<domain type='qemu'><name>b13</name><memory>65536</memory><metadata>\n"
+           "    <a:x xmlns:a='urn:x'>\n      <a:y/>\n    </a:x>\n  </metadata>"
+           "<os><type arch='x86_64' machine='q35'>hvm</type></os></domain>")
 
 FIXED_BUGS = (
     KnownBug("B3", "a disk whose <target dev> is not a disk name (' ', 'hostdev') passes "
@@ -144,6 +159,10 @@ FIXED_BUGS = (
              "(types.py size_to_kib); '１２３' and '٣' are even accepted as numbers",
              B9_XML, lambda tmp: _raises_in_pipeline(B9_XML, tmp, _non_ascii_digit),
              matches_exception=_non_ascii_digit),
+    KnownBug("B13", "nested elements in <metadata> gain one indentation level each time "
+             "the stored XML is defined again (domain/xml/writer.py kept the layout "
+             "whitespace of the foreign content and indented it once more)", B13_XML,
+             lambda tmp: _redefine_changes_it(B13_XML, tmp)),
 )
 
 

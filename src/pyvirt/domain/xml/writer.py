@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from copy import deepcopy
+
 from lxml import etree
 
 from pyvirt.domain.xml.util import Element
@@ -25,11 +27,26 @@ def _open_tag(el: Element) -> str:
 
 
 def _verbatim_children(el: Element, pad: str) -> list[str]:
+    """Foreign content (``<metadata>``), indented afresh: the layout whitespace it came
+    with is dropped first, so formatting what was formatted changes nothing."""
     lines: list[str] = []
     for child in el:
-        text = etree.tostring(child, encoding="unicode", with_tail=False)
+        copy = deepcopy(child)
+        _drop_layout(copy)
+        text = etree.tostring(copy, encoding="unicode", with_tail=False, pretty_print=True)
         lines.extend(pad + line for line in text.splitlines())
     return lines
+
+
+def _drop_layout(el: Element) -> None:
+    """Remove whitespace-only text between elements (indentation), keeping the text of
+    elements without element children, whatever it is."""
+    for node in el.iter():
+        if len(node) and node.text is not None and not node.text.strip():
+            node.text = None
+        for child in node:
+            if child.tail is not None and not child.tail.strip():
+                child.tail = None
 
 
 def _write(el: Element, depth: int, out: list[str]) -> None:
