@@ -100,6 +100,28 @@ def test_a_pid_is_trusted_only_when_its_command_line_names_the_pidfile(
     assert rd.pidfile_process() is None  # dead
 
 
+def test_a_qemu_that_has_not_written_its_pidfile_yet_is_found(tmp_path: Path) -> None:
+    """A start killed right after spawning: QEMU runs, its pidfile is not there yet (or
+    empty). Found by its ``-pidfile PATH`` arguments, so no second QEMU joins it."""
+    rd = RunDir(tmp_path / "domain-a")
+    sleeper = [sys.executable, "-c", "import time; time.sleep(30)"]
+    mentions = subprocess.Popen([*sleeper, str(rd.pidfile)])  # the path, not the option
+    qemu = subprocess.Popen([*sleeper, "-pidfile", str(rd.pidfile)])
+    try:
+        assert rd.pidfile_process() is None  # no qemu/ directory: nothing was started
+        rd.create()
+        found = rd.pidfile_process()
+        assert found is not None and found.pid == qemu.pid
+        rd.pidfile.write_text("")  # QEMU has created it, not written it
+        found = rd.pidfile_process()
+        assert found is not None and found.pid == qemu.pid
+    finally:
+        for proc in (mentions, qemu):
+            proc.kill()
+            proc.wait()
+    assert rd.pidfile_process() is None
+
+
 def test_start_hands_qemu_its_directory(tmp_path: Path,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     root = embed(tmp_path / "root")

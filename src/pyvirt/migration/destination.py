@@ -31,6 +31,11 @@ from pyvirt.store.locks import DomainLock
 
 REPLUG_TIMEOUT = 20.0
 LOST_CHANNEL_GRACE = 120.0  # how long an orphaned incoming migration may still run
+# how long, after losing the source, an incoming migration may still not have begun: the
+# source QEMU connects as soon as it is told to migrate, so a stream that has not begun
+# by then never will (its pyvirt died before starting it)
+UNSTARTED_GRACE = 10.0
+_NOT_BEGUN = ("none", "setup")
 
 
 def free_port(host: str) -> int:
@@ -110,13 +115,17 @@ class DestinationAgent:
             raise MigrationFailedError("no incoming migration was prepared")
         return self.monitor, self.domain
 
-    async def _wait_incoming(self, timeout: float) -> str:
+    async def _wait_incoming(self, timeout: float, begin_within: float | None = None) -> str:
+        """The incoming migration's final status, or its status after *timeout* s (or
+        after *begin_within* s when it has not begun by then)."""
         mon, _domain = self._need()
         assert self.stream is not None
-        deadline = asyncio.get_running_loop().time() + timeout
+        now = asyncio.get_running_loop().time
+        deadline = now() + timeout
+        begin_by = now() + begin_within if begin_within is not None else deadline
         status = (await mon.query_migrate()).status
         while status not in ("completed", "failed", "cancelled"):
-            remaining = deadline - asyncio.get_running_loop().time()
+            remaining = min(deadline, begin_by if status in _NOT_BEGUN else deadline) - now()
             if remaining <= 0:
                 return status
             with contextlib.suppress(TimeoutError):
@@ -153,7 +162,8 @@ class DestinationAgent:
         if self.monitor is None or self.domain is None or self.resumed:
             return
         with contextlib.suppress(PyvirtError):
-            if await self._wait_incoming(LOST_CHANNEL_GRACE) == "completed":
+            if await self._wait_incoming(LOST_CHANNEL_GRACE,
+                                         begin_within=UNSTARTED_GRACE) == "completed":
                 await self._resume()
                 return
         await self.abort()

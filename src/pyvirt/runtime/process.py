@@ -63,6 +63,27 @@ def uses_path(pid: int, path: Path) -> bool:
     return str(path).encode() in cmdline
 
 
+def find_by_option(option: str, value: str) -> ProcessId | None:
+    """A live process whose command line has *option* followed by *value* (e.g.
+    ``-pidfile PATH``; a scan of /proc, for the rare case of a QEMU that has not written
+    its pidfile yet)."""
+    wanted = [option.encode(), value.encode()]
+    try:
+        entries = [e.name for e in os.scandir("/proc") if e.name.isdigit()]
+    except OSError:
+        return None
+    for name in entries:
+        try:
+            args = Path(f"/proc/{name}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(args[i:i + 2] == wanted for i in range(len(args) - 1)):
+            ident = identify(int(name))
+            if ident is not None and ident.alive():
+                return ident
+    return None
+
+
 def spawn(argv: tuple[str, ...], log_path: Path, user: str | None = None,
           hand_over: tuple[Path, ...] = (), traverse: tuple[Path, ...] = (),
           cwd: Path | None = None) -> ProcessId:

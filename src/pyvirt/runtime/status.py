@@ -103,10 +103,16 @@ class RunDir:
 
     def pidfile_process(self) -> ProcessId | None:
         """The live QEMU named by the pidfile, if its command line names this pidfile
-        (a recycled pid, or a pid written by someone else, is not ours)."""
+        (a recycled pid, or a pid written by someone else, is not ours). Before QEMU has
+        written its pidfile (a start killed just after spawning it), the process whose
+        command line names the pidfile: otherwise the next start would run a second
+        QEMU beside it."""
         try:
             pid = int(self.pidfile.read_text().strip())
-        except (OSError, ValueError):
+        except (FileNotFoundError, ValueError):
+            return process.find_by_option("-pidfile", str(self.pidfile)) \
+                if self.qemu_dir.is_dir() else None
+        except OSError:
             return None
         ident = process.identify(pid) if pid > 0 else None
         if ident is None or not ident.alive() or not process.uses_path(pid, self.pidfile):
