@@ -17,7 +17,6 @@ import uuid as uuidlib
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -42,6 +41,7 @@ from pyvirt.service.domains import DomainService
 from pyvirt.store import domains as store_domains
 from pyvirt.store.atomic import write_atomic
 from tests.unit.test_host_fakes import CAPS
+from tests.unit.test_host_runtime import StubMonitor  # QEMU says: running
 
 CAPS_72 = QemuCaps.from_json(CAPS.read_text())
 UUID_A = "6f1c2a4e-0b7d-4c1e-9a55-3d2f8e7b6a01"
@@ -72,22 +72,6 @@ def uri_of(tmp_path: Path) -> str:
 @pytest.fixture
 def svc(tmp_path: Path) -> DomainService:
     return DomainService(Context.open(uri_of(tmp_path)))
-
-
-class StubMonitor:
-    """QEMU's monitor of every faked guest: it answers that the guest runs."""
-
-    async def __aenter__(self) -> StubMonitor:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        return None
-
-    async def connect(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-    async def query_status(self) -> SimpleNamespace:
-        return SimpleNamespace(status="running", running=True)
 
 
 @pytest.fixture

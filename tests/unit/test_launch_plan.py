@@ -115,9 +115,9 @@ class StubMonitor:
         return SimpleNamespace(status=status, running=status == "running")
 
 
-@pytest.fixture
-def calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[Calls]:
-    """``process.spawn`` starts a detached sleep; every Monitor is the stub."""
+def fake_qemu(monkeypatch: pytest.MonkeyPatch, stub_class: type[StubMonitor]) -> Calls:
+    """``process.spawn`` starts a detached sleep; every Monitor (the ones imported late
+    included) is *stub_class*, bound to the returned :class:`Calls`."""
     seen = Calls()
 
     def spawn(argv: tuple[str, ...], log_path: Path, *args: Any, **kwargs: Any
@@ -130,14 +130,24 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[Calls]:
         assert ident is not None
         return ident
 
-    stub = type("BoundStub", (StubMonitor,), {"calls": seen})
+    stub = type("BoundStub", (stub_class,), {"calls": seen})
     monkeypatch.setattr(process, "spawn", spawn)
     monkeypatch.setattr(pyvirt.qmp.monitor, "Monitor", stub)  # bring_up imports it late
     monkeypatch.setattr(runtime_domain, "Monitor", stub)  # observe, destroy
-    yield seen
+    return seen
+
+
+def reap(seen: Calls) -> None:
     for proc in seen.procs:
         proc.kill()
         proc.wait()
+
+
+@pytest.fixture
+def calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[Calls]:
+    seen = fake_qemu(monkeypatch, StubMonitor)
+    yield seen
+    reap(seen)
 
 
 @dataclass

@@ -29,7 +29,7 @@ from pyvirt.cli.main import cli
 from pyvirt.errors import OperationInvalidError, PyvirtError
 from pyvirt.host.netstate import Claim, HostState
 from pyvirt.runtime import domain as runtime_domain
-from pyvirt.runtime import process, quickstop
+from pyvirt.runtime import quickstop
 from pyvirt.runtime.domain import Runtime
 from pyvirt.runtime.quickstop import quick_destroy
 from pyvirt.runtime.state import DomainState, Reason, StateInfo
@@ -39,7 +39,7 @@ from pyvirt.service.domains import DomainService
 from pyvirt.store import locks
 from pyvirt.store.locks import DomainLock, LockTimeoutError
 from pyvirt.types import PciAddress
-from tests.unit.test_launch_plan import Calls, Env, StubMonitor, make_env
+from tests.unit.test_launch_plan import Calls, Env, StubMonitor, fake_qemu, make_env, reap
 
 NOT_RUNNING = "Requested operation is not valid: domain is not running"
 REAL_MONITOR = pyvirt.qmp.monitor.Monitor  # before any fixture replaces it
@@ -57,28 +57,10 @@ class PausingStub(StubMonitor):
 
 @pytest.fixture
 def calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[Calls]:
-    """As test_launch_plan's: ``process.spawn`` starts a detached sleep; every Monitor
-    (the one quickstop imports late included) is the stub."""
-    seen = Calls()
-
-    def spawn(argv: tuple[str, ...], log_path: Path, *args: Any, **kwargs: Any
-              ) -> process.ProcessId:
-        seen.spawned.append(tuple(argv))
-        seen.qemu_status = "prelaunch"
-        proc = subprocess.Popen(["sleep", "60"], start_new_session=True)
-        seen.procs.append(proc)
-        ident = process.identify(proc.pid)
-        assert ident is not None
-        return ident
-
-    stub = type("BoundStub", (PausingStub,), {"calls": seen})
-    monkeypatch.setattr(process, "spawn", spawn)
-    monkeypatch.setattr(pyvirt.qmp.monitor, "Monitor", stub)
-    monkeypatch.setattr(runtime_domain, "Monitor", stub)
+    """As test_launch_plan's, with a stub that also pauses."""
+    seen = fake_qemu(monkeypatch, PausingStub)
     yield seen
-    for proc in seen.procs:
-        proc.kill()
-        proc.wait()
+    reap(seen)
 
 
 @pytest.fixture
