@@ -21,7 +21,7 @@ from pyvirt.qemu.caps import QemuCaps
 from pyvirt.qemu.define import prepare_definition
 from pyvirt.runtime import process
 from pyvirt.runtime.domain import Runtime
-from pyvirt.runtime.launch import traverse_for
+from pyvirt.runtime.launch import Launch, spawn_qemu, traverse_for
 from pyvirt.runtime.state import Reason
 from pyvirt.runtime.status import RunDir
 from pyvirt.store.roots import StateRoot, parse_uri
@@ -157,3 +157,19 @@ def test_traverse_skips_directories_others_may_search(tmp_path: Path) -> None:
     rd.create()
     (tmp_path / "root" / "run").chmod(0o755)
     assert traverse_for(root, rd) == (tmp_path / "root", root.run_dir, rd.path)
+
+
+def test_a_failed_spawn_leaves_no_records(tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    root = embed(tmp_path / "root")
+    rd = Runtime(root).run_dir("a")
+
+    def cannot(*_args: Any, **_kwargs: Any) -> process.ProcessId:
+        raise ProcessError("cannot execute /nonexistent: No such file or directory")
+
+    monkeypatch.setattr(process, "spawn", cannot)
+    launch = Launch("a", "", ("/nonexistent",), "<domain/>", "<domain/>", ())
+    with pytest.raises(ProcessError):
+        spawn_qemu(root, rd, launch, root.log_dir / "a.log", None)
+    assert not rd.live_xml.exists() and not rd.definition.exists()
+    assert rd.read_status() is None

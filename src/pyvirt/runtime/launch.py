@@ -64,7 +64,7 @@ def traverse_for(root: StateRoot, rd: RunDir) -> tuple[Path, ...]:
 def spawn_qemu(root: StateRoot, rd: RunDir, launch: Launch, log_path: Path,
                qemu_user: str | None) -> RuntimeStatus:
     """Write the run directory's records, spawn QEMU (paused: ``-S``) and record it as
-    starting up. On failure the live XML is removed again.
+    starting up. On failure the live and started-from XML are removed again.
 
     :raises PyvirtError: when a file cannot be written or QEMU cannot be executed.
     """
@@ -80,6 +80,7 @@ def spawn_qemu(root: StateRoot, rd: RunDir, launch: Launch, log_path: Path,
                               cwd=rd.qemu_dir)
     except BaseException:
         remove_file(rd.live_xml)
+        remove_file(rd.definition)
         raise
     starting = StateInfo(DomainState.PAUSED, Reason.STARTING_UP)
     status = RuntimeStatus(ident.pid, ident.start_time, starting.state.name,
