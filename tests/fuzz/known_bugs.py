@@ -116,6 +116,10 @@ def _bad_disk_name(err: BaseException) -> bool:
     return isinstance(err, ValueError) and str(err).startswith("invalid disk target name")
 
 
+def _os_error(err: BaseException) -> bool:
+    return isinstance(err, OSError)
+
+
 def _non_ascii_digit(err: BaseException) -> bool:
     return isinstance(err, ValueError) and "invalid literal for int() with base 10" in str(err)
 
@@ -129,6 +133,9 @@ B6_XML = "<domain type='a&#10;error: forged'><name>b6</name><memory>65536</memor
 B8_XML = ("<domain type='qemu'><name>b8</name><memory>65536</memory><devices><serial "
           "type='file'><source append='on'/><target port='0'/></serial></devices></domain>")
 B9_XML = "<domain type='qemu'><name>b9</name><memory>²</memory></domain>"
+B16_XML = ("<domain type='qemu'><name>b16</name><memory>65536</memory><os><type "
+           "arch='x86_64' machine='q35'>hvm</type></os><devices><emulator>" + "a" * 300 +
+           "</emulator></devices></domain>")
 B13_XML = ("<domain type='qemu'><name>b13</name><memory>65536</memory><metadata>\n"
            "    <a:x xmlns:a='urn:x'>\n      <a:y/>\n    </a:x>\n  </metadata>"
            "<os><type arch='x86_64' machine='q35'>hvm</type></os></domain>")
@@ -163,6 +170,11 @@ FIXED_BUGS = (
              "the stored XML is defined again (domain/xml/writer.py kept the layout "
              "whitespace of the foreign content and indented it once more)", B13_XML,
              lambda tmp: _redefine_changes_it(B13_XML, tmp)),
+    KnownBug("B16", "an <emulator> path too long for a file name gives 'internal error: "
+             "OSError: [Errno 36] File name too long' (service/context.py caps_for) "
+             "instead of libvirt's 'Cannot check QEMU binary ...'", B16_XML,
+             lambda tmp: _raises_in_pipeline(B16_XML, tmp, _os_error),
+             matches_exception=_os_error),
 )
 
 

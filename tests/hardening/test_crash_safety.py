@@ -32,7 +32,9 @@ SEED = int(os.environ.get("PYVIRT_CRASH_SEED", str(random.SystemRandom().randran
 NAME = "crashy"
 # How long after launch the kill may land, per operation: a little past the usual end,
 # so that some kills hit the last steps and some miss (the command had finished).
-KILL_WINDOW = {"define": 0.45, "start": 0.7, "destroy": 0.5, "migrate": 1.6}
+# (start and destroy usually take ~0.2 s since launch plans and quick destroy; define
+# ~0.25 s; a migration ~1.3 s)
+KILL_WINDOW = {"define": 0.35, "start": 0.3, "destroy": 0.25, "migrate": 1.6}
 # Mostly define/start/destroy (fast); one in eight a live migration.
 WEIGHTS = {"define": 5, "start": 6, "destroy": 5, "migrate": 2}
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pyvirt.errors import SystemCallError
@@ -34,10 +33,13 @@ class Context:
 
         :raises PyvirtError: when the binary is missing or cannot be probed.
         """
+        try:
+            os.stat(binary)
+        except OSError as err:  # missing, a name too long, a loop ...
+            raise SystemCallError(f"Cannot check QEMU binary {binary}: "
+                                  f"{err.strerror or err}") from err
         if not os.access(binary, os.X_OK):
-            reason = "No such file or directory" if not Path(binary).exists() \
-                else "Permission denied"
-            raise SystemCallError(f"Cannot check QEMU binary {binary}: {reason}")
+            raise SystemCallError(f"Cannot check QEMU binary {binary}: Permission denied")
         from pyvirt.qemu.caps import CapsCache
 
         return CapsCache(self.root.caps_dir).lookup(binary)
