@@ -136,7 +136,11 @@ def plan_path(root: StateRoot, name: str) -> Path:
 
 def plan_key(root: StateRoot, definition_xml: str, emulator: str, caps_entry: Path,
              qemu_user: str | None) -> dict[str, object] | None:
-    """Everything a plan is derived from; None when part of it cannot be read."""
+    """Everything a plan is derived from; None when part of it cannot be read.
+
+    Whatever ``start`` comes to read besides these (a new ``pyvirt.conf`` setting, a new
+    host fact) must join the key, or a plan would outlive it.
+    """
     try:
         binary = os.stat(os.path.realpath(emulator))
         caps = caps_entry.stat()
