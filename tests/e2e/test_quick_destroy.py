@@ -26,7 +26,7 @@ import pytest
 
 from pyvirt.runtime.process import ProcessId, identify
 from tests.e2e.conftest import PYVIRT, Host, needs_qemu
-from tests.e2e.test_quick_start import define, run_dir, state
+from tests.e2e.test_quick_start import define, run_dir, split_importtime, state
 
 pytestmark = [pytest.mark.e2e, needs_qemu]
 
@@ -75,15 +75,7 @@ def pyvirt(host: Host, *args: str, prelude: str = "", timeout: float = 120) -> R
 
 
 def parse_run(returncode: int, stdout: str, stderr: str) -> Run:
-    imports, other = [], []
-    for line in stderr.splitlines(keepends=True):
-        if line.startswith("import time:"):
-            module = line.rsplit("|", 1)[1].strip()
-            if module.startswith("pyvirt"):
-                imports.append(module)
-        else:
-            other.append(line)
-    text = "".join(other)
+    imports, text = split_importtime(stderr)
     assert "Traceback" not in text, text
     return Run(returncode, stdout, text, imports)
 
@@ -159,20 +151,11 @@ def test_a_suspended_guest_is_destroyed_quickly(host: Host, tmp_path: Path) -> N
     assert_destroyed(host, qemu)
 
 
-def test_a_guest_started_paused_is_destroyed(host: Host, tmp_path: Path) -> None:
+def test_a_guest_started_paused_is_destroyed_quickly(host: Host, tmp_path: Path) -> None:
     """``start --paused`` leaves QEMU in ``prelaunch`` (-S, never continued)."""
     define(host, tmp_path)
     host.run("start", "--paused", "q")
     assert state(host) == "paused (user)"
-    qemu = qemu_of(host)
-    done = pyvirt(host, "destroy", "q")
-    assert (done.returncode, done.stdout, done.stderr) == (0, "Domain 'q' destroyed\n", "")
-    assert_destroyed(host, qemu)
-
-
-def test_a_guest_started_paused_is_destroyed_quickly(host: Host, tmp_path: Path) -> None:
-    define(host, tmp_path)
-    host.run("start", "--paused", "q")
     qemu = qemu_of(host)
     try:
         destroyed_quickly(host)

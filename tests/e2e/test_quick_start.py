@@ -80,15 +80,22 @@ def start(host: Host, name: str = "q", *options: str) -> Start:
     proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "pyvirt.cli",
                            "-c", host.uri, "start", *options, name],
                           capture_output=True, text=True, timeout=120)
+    imports, other = split_importtime(proc.stderr)
+    return Start(proc.returncode, proc.stdout, other, imports)
+
+
+def split_importtime(stderr: str) -> tuple[list[str], str]:
+    """pyvirt's modules in the order ``-X importtime`` saw their import complete, and the
+    rest of *stderr*."""
     imports, other = [], []
-    for line in proc.stderr.splitlines(keepends=True):
+    for line in stderr.splitlines(keepends=True):
         if line.startswith("import time:"):
             module = line.rsplit("|", 1)[1].strip()
             if module.startswith("pyvirt"):
                 imports.append(module)
         else:
             other.append(line)
-    return Start(proc.returncode, proc.stdout, "".join(other), imports)
+    return imports, "".join(other)
 
 
 def quick(host: Host, name: str = "q", *options: str) -> Start:

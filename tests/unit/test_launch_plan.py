@@ -663,7 +663,6 @@ def test_a_held_lock_fails_the_quick_start_like_the_full_one(
             super().__init__(lock_dir, name, job, min(timeout, 0.2))
 
     monkeypatch.setattr(locks, "DomainLock", ShortLock)
-    monkeypatch.setattr(runtime_domain, "DomainLock", ShortLock)
     with DomainLock(planned.root.run_dir / "locks", "g", "migrate"):
         with pytest.raises(LockTimeoutError) as quick:
             planned.quick()

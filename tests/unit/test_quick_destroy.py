@@ -556,8 +556,7 @@ class ShortLock(DomainLock):
 
 @pytest.fixture
 def short_lock(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(locks, "DomainLock", ShortLock)  # quickstop imports it late
-    monkeypatch.setattr(runtime_domain, "DomainLock", ShortLock)
+    monkeypatch.setattr(locks, "DomainLock", ShortLock)  # status.domain_lock: every path
 
 
 def held_by_migrate(env: Env, name: str = "g") -> DomainLock:

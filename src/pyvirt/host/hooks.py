@@ -16,8 +16,8 @@ from pyvirt.host.netlink import PyrouteNetlink
 from pyvirt.host.sriov import SriovHost
 from pyvirt.host.sysfs import Sysfs
 from pyvirt.runtime.hooks import HostHooks
-from pyvirt.runtime.status import RunDir
-from pyvirt.store.locks import DomainLock, LockTimeoutError
+from pyvirt.runtime.status import RunDir, domain_lock
+from pyvirt.store.locks import LockTimeoutError
 from pyvirt.store.roots import StateRoot
 
 SYSFS_ROOT = Path("/sys")
@@ -40,7 +40,7 @@ def domain_busy(root: StateRoot) -> Callable[[str], bool]:
         if rd.pidfile_process() is not None:
             return True
         try:
-            with DomainLock(root.run_dir / "locks", name, "host reconcile", timeout=0):
+            with domain_lock(root, name, "host reconcile", timeout=0):
                 return False
         except LockTimeoutError:
             return True

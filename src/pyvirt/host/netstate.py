@@ -25,6 +25,7 @@ from typing import Any
 
 from pyvirt.errors import PyvirtError
 from pyvirt.store.atomic import remove_file, write_atomic
+from pyvirt.store.roots import StateRoot
 from pyvirt.types import MacAddress, PciAddress
 
 
@@ -76,6 +77,10 @@ class HostState:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
+
+    @classmethod
+    def of(cls, root: StateRoot) -> HostState:
+        return cls(root.run_dir / "hostdev")
 
     @property
     def net_dir(self) -> Path:

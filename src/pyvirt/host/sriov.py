@@ -67,7 +67,7 @@ class SriovHost:
         self.netlink = netlink
         self.busy = busy
         self.warn = warn
-        self.state = state or HostState(root.run_dir / "hostdev")
+        self.state = state or HostState.of(root)
         self.networks = networks or NetworkStore(root, sysfs)
         self.lock_timeout = lock_timeout
         self.giveback = GiveBack(sysfs, netlink, self.state, warn)

@@ -52,13 +52,20 @@ class Agent:
         """Close the channel (the agent ends on EOF) and reap it, killing it after
         *timeout* s."""
         self.channel.close()
+        if self.process.poll() is not None:
+            return
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while self.process.poll() is None and loop.time() < deadline:
-            await asyncio.sleep(0.005)
-        if self.process.poll() is None:
+        gone = asyncio.Event()
+        pidfd = os.pidfd_open(self.process.pid)  # readable once the process has exited
+        loop.add_reader(pidfd, gone.set)
+        try:
+            await asyncio.wait_for(gone.wait(), timeout)
+        except TimeoutError:
             self.process.kill()
-            self.process.wait()
+        finally:
+            loop.remove_reader(pidfd)
+            os.close(pidfd)
+        self.process.wait()
 
 
 def spawn_agent(dest: ConnectUri) -> subprocess.Popen[bytes]:

@@ -35,7 +35,13 @@ from pyvirt.runtime.launch import (
 )
 from pyvirt.runtime.quickstop import query_run_state
 from pyvirt.runtime.state import Command, DomainState, Reason, StateInfo, guard
-from pyvirt.runtime.status import RunDir, RuntimeStatus
+from pyvirt.runtime.status import (
+    LOCK_TIMEOUT,
+    RunDir,
+    RuntimeStatus,
+    domain_lock,
+    qemu_log,
+)
 from pyvirt.store.locks import DomainLock, LockTimeoutError
 from pyvirt.store.roots import StateRoot
 
@@ -71,10 +77,10 @@ class Runtime:
         return RunDir(self.root.domain_run_dir(name))
 
     def log_path(self, name: str) -> Path:
-        return self.root.log_dir / f"{name}.log"
+        return qemu_log(self.root, name)
 
-    def lock(self, name: str, job: str, timeout: float = 30.0) -> DomainLock:
-        return DomainLock(self.root.run_dir / "locks", name, job, timeout)
+    def lock(self, name: str, job: str, timeout: float = LOCK_TIMEOUT) -> DomainLock:
+        return domain_lock(self.root, name, job, timeout)
 
     def started_definition(self, name: str) -> Domain | None:
         """The definition a running domain was started from (see RunDir.definition)."""
@@ -123,7 +129,7 @@ class Runtime:
         if unfinished and (holding_lock or self._abandoned(name)):
             self.stopped(name, Reason.FAILED, status.process)
             return Observed(StateInfo(DomainState.SHUTOFF, Reason.FAILED), None)
-        qemu_state = await self._query_state(rd)
+        qemu_state = await query_run_state(rd)
         if qemu_state == "shutdown":  # the guest powered off; on_poweroff is destroy
             self.stopped(name, Reason.SHUTDOWN, status.process)
             return Observed(StateInfo(DomainState.SHUTOFF, Reason.SHUTDOWN), None)
@@ -154,9 +160,6 @@ class Runtime:
                 return True
         except LockTimeoutError:
             return False
-
-    async def _query_state(self, rd: RunDir) -> str | None:
-        return await query_run_state(rd)
 
     # --- changing state ---------------------------------------------------------------
 

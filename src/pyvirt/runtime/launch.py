@@ -28,7 +28,14 @@ from pathlib import Path
 from pyvirt.errors import MonitorError, ProcessError
 from pyvirt.runtime import process
 from pyvirt.runtime.state import DomainState, Reason, StateInfo
-from pyvirt.runtime.status import RunDir, RuntimeStatus, allocate_domid
+from pyvirt.runtime.status import (
+    RunDir,
+    RuntimeStatus,
+    allocate_domid,
+    domain_lock,
+    is_quick_name,
+    qemu_log,
+)
 from pyvirt.store.atomic import ensure_dir, remove_file, write_atomic
 from pyvirt.store.roots import StateRoot
 
@@ -221,16 +228,13 @@ def quick_start(root: StateRoot, name: str, paused: bool) -> bool:
 
     :raises PyvirtError: as ``start`` (busy lock, QEMU failing to come up, ...).
     """
-    if "/" in name or name.startswith(".") or not name:  # a UUID or a path is no plan's
-        return False
-    plan = load_plan(root, name)
+    plan = load_plan(root, name) if is_quick_name(name) else None
     if plan is None:
         return False
     from pyvirt.host.netstate import HostState
     from pyvirt.service.config import load_config
-    from pyvirt.store.locks import DomainLock
 
-    with DomainLock(root.run_dir / "locks", name, "start", 30.0):
+    with domain_lock(root, name, "start"):
         qemu_user = load_config(root).qemu_user
         if not _plan_holds(root, name, plan, qemu_user):
             return False
@@ -238,9 +242,9 @@ def quick_start(root: StateRoot, name: str, paused: bool) -> bool:
         # anything in the run directory (a record, an orphan QEMU) is the full path's to
         # reconcile, and so are host devices left claimed by an earlier run
         if rd.read_status() is not None or rd.pidfile_process() is not None or \
-                HostState(root.run_dir / "hostdev").has_records():
+                HostState.of(root).has_records():
             return False
-        log_path = root.log_dir / f"{name}.log"
+        log_path = qemu_log(root, name)
         status = spawn_qemu(root, rd, plan.launch, log_path, qemu_user)
 
         def stop() -> None:  # QEMU did not come up: the runtime's one way to stop it

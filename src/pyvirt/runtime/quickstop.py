@@ -15,7 +15,7 @@ from __future__ import annotations
 from pyvirt.errors import MonitorError
 from pyvirt.runtime import process
 from pyvirt.runtime.state import DomainState, Reason
-from pyvirt.runtime.status import RunDir
+from pyvirt.runtime.status import RunDir, domain_lock, is_quick_name
 from pyvirt.store.roots import StateRoot
 
 QUERY_TIMEOUT = 2.0  # a busy monitor (another pyvirt holds it) falls back to the record
@@ -40,7 +40,7 @@ def quick_destroy(root: StateRoot, name: str) -> bool:
 
     :raises PyvirtError: when the domain lock cannot be taken.
     """
-    if "/" in name or name.startswith(".") or not name:
+    if not is_quick_name(name):
         return False
     rd = RunDir(root.domain_run_dir(name))
     try:
@@ -51,14 +51,13 @@ def quick_destroy(root: StateRoot, name: str) -> bool:
     import asyncio
 
     from pyvirt.host.netstate import HostState
-    from pyvirt.store.locks import DomainLock
 
-    with DomainLock(root.run_dir / "locks", name, "destroy", 30.0):
+    with domain_lock(root, name, "destroy"):
         status = rd.read_status()
         if status is None or not status.process.alive() or \
                 status.info.reason in (Reason.STARTING_UP, Reason.MIGRATION) or \
                 status.info.state not in (DomainState.RUNNING, DomainState.PAUSED) or \
-                HostState(root.run_dir / "hostdev").has_records():
+                HostState.of(root).has_records():
             return False
         # ``prelaunch``: started with --paused and never resumed
         if asyncio.run(query_run_state(rd)) not in ("running", "paused", "prelaunch"):

@@ -23,6 +23,8 @@ from pyvirt.runtime import process
 from pyvirt.runtime.process import ProcessId
 from pyvirt.runtime.state import DomainState, Reason, StateInfo
 from pyvirt.store.atomic import ensure_dir, fsync_dir, remove_file, write_atomic
+from pyvirt.store.locks import DomainLock
+from pyvirt.store.roots import StateRoot
 
 
 @dataclass(frozen=True)
@@ -196,3 +198,26 @@ def allocate_domid(run_root: Path) -> int:
         return domid
     finally:
         os.close(fd)
+
+
+# --- a domain's places in a state root (shared by Runtime and the quick paths) -------
+
+LOCK_TIMEOUT = 30.0
+
+
+def domain_lock(root: StateRoot, name: str, job: str,
+                timeout: float = LOCK_TIMEOUT) -> DomainLock:
+    """The lock that serialises state changes of *name* (``run/.../locks/NAME.lock``)."""
+    from pyvirt.store import locks  # looked up at call time (tests shorten the wait)
+
+    return locks.DomainLock(root.run_dir / "locks", name, job, timeout)
+
+
+def qemu_log(root: StateRoot, name: str) -> Path:
+    return root.log_dir / f"{name}.log"
+
+
+def is_quick_name(name: str) -> bool:
+    """Whether the quick paths may take *name* as a domain's name as it is: not empty,
+    no path, no dot name (a UUID or anything unusual goes the full way)."""
+    return bool(name) and "/" not in name and not name.startswith(".")

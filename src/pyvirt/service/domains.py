@@ -179,11 +179,9 @@ class DomainService:
         return asyncio.run(observe_all())
 
     def running_names(self) -> list[str]:
-        run = self.ctx.root.run_dir
-        if not run.is_dir():
-            return []
-        return [p.name.removeprefix("domain-") for p in run.glob("domain-*")
-                if (p / "status.json").exists()]
+        """Domains with a status record (what ``list`` may show besides definitions)."""
+        return [name for name in self._run_dir_names()
+                if self.runtime.run_dir(name).status_file.exists()]
 
     def live_or_inactive(self, ref: str, inactive: bool) -> Domain:
         domain = self.lookup(ref)
