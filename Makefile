@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: test demo deps venv lint typecheck unit bench fuzz clean
+.PHONY: test demo deps venv lint typecheck unit bench fuzz clean schema
 
 deps:
 	@bash scripts/install-deps.sh
@@ -30,6 +30,11 @@ test: lint typecheck
 
 unit: venv
 	$(VENV)/bin/pytest -q tests/unit tests/golden $(PYTEST_ARGS)
+
+# The domain grammar is generated from the model's declarations (committed; a test checks
+# that regenerating changes nothing).
+schema: venv
+	$(PY) -m pyvirt.domain.xml.schema
 
 demo: venv
 	$(VENV)/bin/python -m pyvirt.demo

@@ -11,10 +11,12 @@ from pyvirt.domain.model import (
     Devices,
     Domain,
     DomainType,
+    HostdevSource,
     Interface,
     InterfaceType,
     PersistentTeaming,
     TransientTeaming,
+    UserSource,
 )
 from pyvirt.errors import ConfigUnsupportedError
 from pyvirt.types import MacAddress, PciAddress
@@ -29,13 +31,12 @@ def counter_macs() -> object:
 
 
 def pair(p_mac: MacAddress | None, t_mac: MacAddress | None) -> Domain:
-    persistent = Interface(InterfaceType.USER, mac=p_mac, model="virtio",
+    persistent = Interface(source=UserSource(), mac=p_mac, model="virtio",
                            teaming=PersistentTeaming(), alias="ua-net0")
-    transient = Interface(InterfaceType.HOSTDEV, mac=t_mac,
-                          source_address=PciAddress(0, 3, 7, 1),
+    transient = Interface(mac=t_mac, source=HostdevSource(address=PciAddress(0, 3, 7, 1)),
                           teaming=TransientTeaming("ua-net0"))
-    other = Interface(InterfaceType.USER, model="virtio")
-    return Domain(DomainType.KVM, "d", 1024,
+    other = Interface(source=UserSource(), model="virtio")
+    return Domain(type=DomainType.KVM, name="d", memory=1024,
                   devices=Devices(interfaces=(persistent, transient, other)))
 
 
@@ -85,7 +86,7 @@ def test_auto_alias_recognition(alias: str, auto: bool) -> None:
 
 def test_strip_keeps_user_aliases() -> None:
     d = pair(A, None)
-    nics = (d.devices.interfaces[0], Interface(InterfaceType.USER, alias="net1"))
-    stripped = strip_auto_aliases(Domain(DomainType.KVM, "d", 1, devices=Devices(
+    nics = (d.devices.interfaces[0], Interface(source=UserSource(), alias="net1"))
+    stripped = strip_auto_aliases(Domain(type=DomainType.KVM, name="d", memory=1, devices=Devices(
         interfaces=nics)))
     assert [i.alias for i in stripped.devices.interfaces] == ["ua-net0", None]

@@ -66,7 +66,7 @@ def test_hot_plug_from_a_pool_returns_the_vf_it_got(tmp_path: Path) -> None:
     live, member = split(define("guest", pool_iface()))
     got = host.sriov().prepare_device(live, member)
     assert isinstance(got, Interface) and got.type is InterfaceType.HOSTDEV
-    assert got.source_address == VFS[0] and got.mac == PARTNER_MAC
+    assert got.vf == VFS[0] and got.mac == PARTNER_MAC
     assert host.vf(0) == VfNetConfig(PARTNER_MAC, 0)
     host.sriov().release_device(live, got)
     assert host.kernel.driver_of(VFS[0]) == "ixgbevf"

@@ -145,8 +145,8 @@ def test_pool_member_gets_a_free_vf_with_its_mac_programmed(tmp_path: Path) -> N
     stored = define("guest", pool_iface())
     live = host.sriov().prepare(stored)
     nic = live.devices.interfaces[1]
-    assert nic.type is InterfaceType.HOSTDEV and nic.source_address == VFS[0]
-    assert nic.mac == PARTNER_MAC and nic.managed is True
+    assert nic.type is InterfaceType.HOSTDEV and nic.vf == VFS[0]
+    assert nic.mac == PARTNER_MAC and nic.source.managed is True
     assert nic.teaming == TransientTeaming("ua-backup0")
     assert nic.alias == stored.devices.interfaces[1].alias
     assert nic.address == stored.devices.interfaces[1].address
@@ -165,7 +165,7 @@ def test_two_domains_never_share_a_vf_and_release_gives_it_back(tmp_path: Path) 
     host.running.add("first")
     second = host.sriov().prepare(define("second", pool_iface()))
     host.running.add("second")
-    got = {d.name: d.devices.interfaces[1].source_address for d in (first, second)}
+    got = {d.name: d.devices.interfaces[1].vf for d in (first, second)}
     assert got == {"first": VFS[0], "second": VF1}
     with pytest.raises(HostError) as err:
         host.sriov().prepare(define("third", pool_iface()))
@@ -174,7 +174,7 @@ def test_two_domains_never_share_a_vf_and_release_gives_it_back(tmp_path: Path) 
     host.sriov().release(first)
     host.running.discard("first")
     third = host.sriov().prepare(define("third", pool_iface()))
-    assert third.devices.interfaces[1].source_address == VFS[0]
+    assert third.devices.interfaces[1].vf == VFS[0]
     host.sriov().release(second)
     assert host.vf(1) == VF1_ORIGINAL
 
@@ -183,7 +183,7 @@ def test_a_dead_guests_vf_returns_to_the_pool(tmp_path: Path) -> None:
     host = started(make_host(tmp_path), address_pool(VFS[0]))
     host.sriov().prepare(define("crashed", pool_iface()))  # never released, not running
     live = host.sriov().prepare(define("next", pool_iface()))
-    assert live.devices.interfaces[1].source_address == VFS[0]
+    assert live.devices.interfaces[1].vf == VFS[0]
     assert any("left held for domain 'crashed'" in w for w in host.warnings)
 
 
@@ -194,7 +194,7 @@ def test_pool_vf_and_a_fixed_vf_of_the_same_domain_differ(tmp_path: Path) -> Non
     fixed = plain_hostdev(VFS[0]).replace(
         "<teaming type='transient' persistent='ua-backup0'/>", "")
     live = host.sriov().prepare(define("guest", pool_iface() + fixed))
-    assert live.devices.interfaces[1].source_address == VF1
+    assert live.devices.interfaces[1].vf == VF1
 
 
 def test_pool_vlan_applies_when_the_interface_has_none(tmp_path: Path) -> None:
@@ -257,8 +257,8 @@ def test_migration_between_hosts_with_a_pool_on_each(tmp_path: Path) -> None:
     on_source = source.sriov().prepare(stored)
     source.running.add("guest")
     on_dest = dest.sriov().prepare(stored)  # migration prepare (QEMU -incoming next)
-    assert on_source.devices.interfaces[1].source_address == VF1
-    assert on_dest.devices.interfaces[1].source_address == VFS[2]
+    assert on_source.devices.interfaces[1].vf == VF1
+    assert on_dest.devices.interfaces[1].vf == VFS[2]
     assert dest.vf(2).mac == PARTNER_MAC
     source.running.discard("guest")
     source.sriov().release(on_source)  # source cleanup after the migration completed

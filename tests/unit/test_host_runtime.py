@@ -116,7 +116,7 @@ def test_pool_member_starts_as_vfio_with_failover_pair(tmp_path: Path,
     store.start("sriov-pool")
     runtime = Runtime(host.root, host=host.sriov())
     live = asyncio.run(runtime.start(define("guest", pool_iface()), CAPS_72))
-    assert live.devices.interfaces[1].source_address == VFS[0]
+    assert live.devices.interfaces[1].vf == VFS[0]
     assert vfio_lines(fake_qemu[0]) == [
         '{"driver":"vfio-pci","host":"0000:03:10.0","id":"net0",'
         '"failover_pair_id":"ua-backup0","bus":"pci.2","addr":"0x0"}']

@@ -8,11 +8,13 @@ from pyvirt.domain.model import (
     Devices,
     Domain,
     DomainType,
+    HostdevSource,
     Interface,
     InterfaceType,
     PciHostdev,
     PersistentTeaming,
     TransientTeaming,
+    UserSource,
 )
 from pyvirt.errors import MigrationNotAllowedError, OperationInvalidError
 from pyvirt.migration.plan import plan_migration
@@ -21,14 +23,13 @@ from pyvirt.runtime.state import DomainState
 from pyvirt.types import PciAddress
 
 VF1, VF2 = PciAddress(0, 3, 7, 1), PciAddress(0, 3, 7, 2)
-STANDBY = Interface(InterfaceType.USER, model="virtio", teaming=PersistentTeaming(),
+STANDBY = Interface(source=UserSource(), model="virtio", teaming=PersistentTeaming(),
                     alias="ua-net0")
-TEAMED_VF = Interface(InterfaceType.HOSTDEV, source_address=VF1,
-                      teaming=TransientTeaming("ua-net0"), alias="hostdev0")
+TEAMED_VF = Interface(source=HostdevSource(address=VF1), teaming=TransientTeaming("ua-net0"), alias="hostdev0")
 
 
 def domain(*nics: Interface, hostdevs: tuple[PciHostdev, ...] = ()) -> Domain:
-    return Domain(DomainType.KVM, "g", 1024,
+    return Domain(type=DomainType.KVM, name="g", memory=1024,
                   devices=Devices(interfaces=nics, hostdevs=hostdevs))
 
 
@@ -42,7 +43,7 @@ def test_teamed_vf_may_migrate_and_will_be_unplugged() -> None:
 
 
 def test_untamed_vf_interface_blocks_with_libvirt_message() -> None:
-    plain = Interface(InterfaceType.HOSTDEV, source_address=VF2, alias="hostdev1")
+    plain = Interface(source=HostdevSource(address=VF2), alias="hostdev1")
     with pytest.raises(MigrationNotAllowedError) as err:
         plan_migration(domain(STANDBY, TEAMED_VF, plain), DomainState.RUNNING, status())
     assert str(err.value) == ("Operation not supported: cannot migrate a domain with "
@@ -51,20 +52,19 @@ def test_untamed_vf_interface_blocks_with_libvirt_message() -> None:
 
 def test_plain_hostdev_blocks_with_libvirt_message() -> None:
     with pytest.raises(MigrationNotAllowedError) as err:
-        plan_migration(domain(STANDBY, hostdevs=(PciHostdev(VF2),)), DomainState.RUNNING, [])
+        plan_migration(domain(STANDBY, hostdevs=(PciHostdev(source=VF2),)), DomainState.RUNNING, [])
     assert str(err.value) == ("Operation not supported: cannot migrate a domain with "
                               "<hostdev mode='subsystem' type='pci'>")
 
 
 def test_teamed_plain_hostdev_may_migrate() -> None:
-    dev = PciHostdev(VF1, teaming=TransientTeaming("ua-net0"), alias="hostdev0")
+    dev = PciHostdev(source=VF1, teaming=TransientTeaming("ua-net0"), alias="hostdev0")
     plan_migration(domain(STANDBY, hostdevs=(dev,)), DomainState.RUNNING, status())
 
 
 def test_transient_pointing_nowhere_blocks() -> None:
     """libvirt lets this through (only the transient flag counts); QEMU would not unplug."""
-    dangling = Interface(InterfaceType.HOSTDEV, source_address=VF1,
-                         teaming=TransientTeaming("ua-missing"))
+    dangling = Interface(source=HostdevSource(address=VF1), teaming=TransientTeaming("ua-missing"))
     with pytest.raises(MigrationNotAllowedError):
         plan_migration(domain(STANDBY, dangling), DomainState.RUNNING, [])
 

@@ -172,8 +172,7 @@ def domiflist(ctx: click.Context, domain: str) -> None:
     d = service(ctx).live_or_inactive(domain, inactive=False)
     rows = []
     for nic in d.devices.interfaces:
-        source = nic.source_bridge or nic.source_network or nic.source_dev or (
-            nic.source_address.host_string if nic.source_address else "-")
+        source = nic.source_label
         model = "-" if nic.type is InterfaceType.HOSTDEV else (nic.model or "-")
         rows.append([nic.target_dev or "-", nic.type.value, source, model,
                      str(nic.mac) if nic.mac else "-"])

@@ -16,17 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pyvirt.domain.model import Hostdev, Interface
+from pyvirt.domain.model.hostdev import HOSTDEV
 from pyvirt.domain.xml.document import load_xml, read_xml_file
-from pyvirt.domain.xml.hostdev import parse_hostdev
-from pyvirt.domain.xml.interface import parse_interface
 from pyvirt.domain.xml.util import Element
-from pyvirt.errors import PyvirtError
-
-
-class DeviceMissingError(PyvirtError):
-    """libvirt's VIR_ERR_DEVICE_MISSING: no device of the domain matches the request."""
-
-    prefix = "device not found: "
+from pyvirt.xmlspec.engine import parse, parse_union
+from pyvirt.errors import DeviceMissingError as DeviceMissingError
 
 
 @dataclass(frozen=True)
@@ -51,9 +45,10 @@ def device_kind(device: Device) -> str:
 def parse_device(el: Element) -> Device:
     """:raises PyvirtError: for values the interface or hostdev parser refuses."""
     if el.tag == "interface":
-        return parse_interface(el)
+        return parse(Interface, el)
     if el.tag == "hostdev":
-        return parse_hostdev(el)
+        dev: Hostdev = parse_union(HOSTDEV, el)
+        return dev
     return OtherDevice(str(el.tag))
 
 

@@ -109,11 +109,11 @@ def find_interface(domain: Domain, spec: Interface) -> Found:
     :raises OperationFailedError: when several fit (libvirt's message, with a hint).
     :raises DeviceMissingError: when none does.
     """
-    source = spec.source_address if spec.type is InterfaceType.HOSTDEV else None
+    source = spec.vf
     found = [
         Found("interface", i) for i, nic in enumerate(domain.devices.interfaces)
         if (spec.mac is None or nic.mac == spec.mac)
-        and (source is None or nic.source_address == source)
+        and (source is None or nic.vf == source)
         and _fits(nic, address=spec.address, alias=spec.alias)
     ]
     if len(found) > 1:
@@ -137,7 +137,7 @@ def find_hostdev(domain: Domain, spec: Hostdev) -> Found:
              if isinstance(dev, PciHostdev) and dev.source == spec.source
              and _fits(dev, address=spec.address, alias=spec.alias)]
     found += [Found("interface", i) for i, nic in enumerate(domain.devices.interfaces)
-              if nic.type is InterfaceType.HOSTDEV and nic.source_address == spec.source
+              if nic.vf is not None and nic.vf == spec.source
               and _fits(nic, address=spec.address, alias=spec.alias)]
     if len(found) > 1:
         raise _ambiguous(domain, None, found)

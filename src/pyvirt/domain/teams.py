@@ -37,8 +37,8 @@ def describe(dev: TransientMember | Interface, index: int | None = None) -> str:
         return f"{kind} '{dev.alias}'"
     if isinstance(dev, PciHostdev):
         return f"{kind} {dev.source.host_string}"
-    if dev.source_address is not None:
-        return f"{kind} {dev.source_address.host_string}"
+    if dev.vf is not None:
+        return f"{kind} {dev.vf.host_string}"
     if index is not None:  # the members of a pair share their MAC: it names neither
         return f"{kind} #{index + 1}"
     if dev.mac is not None:

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from pyvirt.domain.model import Vlan
-from pyvirt.domain.xml.address import format_pci_address, parse_pci_address
+from pyvirt.domain.model import Vlan, VlanTag
+from pyvirt.domain.model.common import format_pci_address, parse_pci_address
 from pyvirt.domain.xml.util import Element, attr, int_attr, make, sub, where, yes_no_attr
 from pyvirt.domain.xml.writer import to_xml_string
 from pyvirt.errors import ConfigUnsupportedError, ParseError, SchemaError, XmlSyntaxError
@@ -146,10 +146,11 @@ def parse_network(data: bytes | str) -> HostdevNetwork:
 def _parse_vlan(el: Element | None) -> Vlan | None:
     if el is None:
         return None
-    tags = tuple(int_attr(tag, "id", maximum=4095) or 0 for tag in el.findall("tag"))
+    tags = tuple(VlanTag(int_attr(tag, "id", maximum=4095) or 0)
+                 for tag in el.findall("tag"))
     if not tags:
         raise ParseError(f"missing vlan tag data{where(el)}")
-    return Vlan(tags, bool(yes_no_attr(el, "trunk")))
+    return Vlan(tags, True if yes_no_attr(el, "trunk") else None)
 
 
 def format_network(net: HostdevNetwork) -> str:
@@ -169,5 +170,5 @@ def format_network(net: HostdevNetwork) -> str:
     if net.vlan is not None:
         vlan = sub(root, "vlan", [("trunk", "yes" if net.vlan.trunk else None)])
         for tag in net.vlan.tags:
-            sub(vlan, "tag", [("id", tag)])
+            sub(vlan, "tag", [("id", tag.id)])
     return to_xml_string(root)

@@ -16,8 +16,9 @@ from dataclasses import dataclass, replace
 from pyvirt.domain.model import (
     Domain,
     Hostdev,
+    HostdevSource,
     Interface,
-    InterfaceType,
+    NetworkSource,
     PciHostdev,
     PersistentTeaming,
     TransientTeaming,
@@ -69,7 +70,7 @@ def vlan_tag(vlan: Vlan | None) -> int | None:
         return None
     if vlan.trunk or len(vlan.tags) != 1:
         raise ConfigUnsupportedError(VLAN_TRUNK_UNSUPPORTED)
-    return vlan.tags[0]
+    return vlan.tags[0].id
 
 
 def _partner_macs(domain: Domain) -> dict[int, MacAddress | None]:
@@ -88,13 +89,14 @@ def plan_devices(domain: Domain) -> tuple[list[Assignment], list[PoolRequest]]:
     pools: list[PoolRequest] = []
     for i, iface in enumerate(domain.devices.interfaces):
         who = describe(iface, i)
-        if iface.type is InterfaceType.HOSTDEV and iface.source_address is not None:
+        source = iface.source
+        if isinstance(source, HostdevSource):
             mac = iface.mac or partners.get(id(iface))
-            fixed.append(Assignment(iface.source_address, iface.managed is not False, who,
+            fixed.append(Assignment(source.address, source.managed is not False, who,
                                     VfProgram(mac, vlan_tag(iface.vlan)),
                                     where=("interfaces", i)))
-        elif iface.type is InterfaceType.NETWORK and iface.source_network:
-            pools.append(PoolRequest(i, iface.source_network,
+        elif isinstance(source, NetworkSource) and source.network:
+            pools.append(PoolRequest(i, source.network,
                                      isinstance(iface.teaming, TransientTeaming), who,
                                      isinstance(iface.teaming, PersistentTeaming)))
     for j, dev in enumerate(domain.devices.hostdevs):
@@ -122,8 +124,8 @@ def pool_interface(iface: Interface, vf: PciAddress, managed: bool,
     """The live form of a pool interface: a hostdev interface on *vf* that keeps its MAC,
     teaming, boot order, ROM, alias and guest address (QEMU gets vfio-pci with
     ``failover_pair_id``); what only an emulated NIC has is dropped."""
-    return replace(iface, type=InterfaceType.HOSTDEV, managed=managed, source_network=None,
-                   source_address=vf, hostdev_driver=None, vlan=iface.vlan or pool_vlan,
+    return replace(iface, source=HostdevSource(managed=managed, address=vf),
+                   vlan=iface.vlan or pool_vlan,
                    target_dev=None, model=None, driver=None, link=None, mtu=None)
 
 

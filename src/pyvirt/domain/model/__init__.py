@@ -1,4 +1,5 @@
-"""The typed domain model: frozen dataclasses, one module per libvirt section."""
+"""The typed domain model: frozen dataclasses, one module per libvirt section. Each field
+declares where it lives in the XML (:mod:`pyvirt.xmlspec`)."""
 
 from pyvirt.domain.model.chardev import CharDevice, CharType
 from pyvirt.domain.model.common import Rom
@@ -16,7 +17,25 @@ from pyvirt.domain.model.domain import (
     Vcpu,
 )
 from pyvirt.domain.model.hostdev import Hostdev, PciHostdev, UsbHostdev
-from pyvirt.domain.model.interface import Interface, InterfaceType, LinkState, NetDriver, Vlan
+from pyvirt.domain.model.interface import (
+    Actual,
+    BridgeSource,
+    DirectSource,
+    EthernetSource,
+    HostdevSource,
+    Interface,
+    InterfaceType,
+    LinkState,
+    MacvtapMode,
+    NetDriver,
+    NetworkSource,
+    NicSource,
+    UserSource,
+    VhostuserSource,
+    Vlan,
+    VlanNativeMode,
+    VlanTag,
+)
 from pyvirt.domain.model.misc import (
     Audio,
     Graphics,
@@ -30,10 +49,13 @@ from pyvirt.domain.model.misc import (
 from pyvirt.domain.model.teaming import PersistentTeaming, Teaming, TeamingType, TransientTeaming
 
 __all__ = [
-    "Audio", "CharDevice", "CharType", "Controller", "ControllerType", "Cpu", "CpuModel",
-    "Devices", "Disk", "DiskBus", "DiskDevice", "DiskFormat", "DiskType", "Domain",
-    "DomainType", "Features", "Graphics", "Hostdev", "Input", "InputBus", "InputType",
-    "Interface", "InterfaceType", "LifecycleAction", "LinkState", "Memballoon", "NetDriver",
-    "Os", "PciHostdev", "PciModel", "PersistentTeaming", "Rng", "Rom", "Teaming",
-    "TeamingType", "TransientTeaming", "UsbHostdev", "Vcpu", "Video", "Vlan",
+    "Actual", "Audio", "BridgeSource", "CharDevice", "CharType", "Controller",
+    "ControllerType", "Cpu", "CpuModel", "Devices", "DirectSource", "Disk", "DiskBus",
+    "DiskDevice", "DiskFormat", "DiskType", "Domain", "DomainType", "EthernetSource",
+    "Features", "Graphics", "Hostdev", "HostdevSource", "Input", "InputBus", "InputType",
+    "Interface", "InterfaceType", "LifecycleAction", "LinkState", "MacvtapMode", "Memballoon",
+    "NetDriver", "NetworkSource", "NicSource", "Os", "PciHostdev", "PciModel",
+    "PersistentTeaming", "Rng", "Rom", "Teaming", "TeamingType", "TransientTeaming",
+    "UsbHostdev", "UserSource", "Vcpu", "VhostuserSource", "Video", "Vlan", "VlanNativeMode",
+    "VlanTag",
 ]

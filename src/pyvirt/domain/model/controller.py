@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from pyvirt.domain.model.common import address, alias
 from pyvirt.types import Address
+from pyvirt.xmlspec.codecs import HEX, enum, uint
+from pyvirt.xmlspec.fields import attr
 
 
 class ControllerType(StrEnum):
@@ -30,13 +33,14 @@ class Controller:
     ``qemu-xhci``, ``virtio-scsi`` ...); ``model_name`` is ``<model name=...>``, the QEMU
     device libvirt picked for a PCI controller; ``chassis``/``port`` its ``<target>``."""
 
-    type: ControllerType
-    index: int
-    model: str | None = None
-    model_name: str | None = None
-    chassis: int | None = None
-    port: int | None = None
-    bus_nr: int | None = None
-    queues: int | None = None
-    alias: str | None = None
-    address: Address | None = None
+    type: ControllerType = attr("@type", enum(ControllerType, "controller type"),
+                                required=True)
+    index: int = attr("@index", uint(0, 255), default=0)
+    model: str | None = attr("@model")
+    model_name: str | None = attr("model/@name", need=True)
+    chassis: int | None = attr("target/@chassis", uint(0, 255))
+    port: int | None = attr("target/@port", HEX)
+    bus_nr: int | None = attr("target/@busNr", uint(0, 255))
+    queues: int | None = attr("driver/@queues", uint(1))
+    alias: str | None = alias()
+    address: Address | None = address()

@@ -3,34 +3,86 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from pyvirt.domain.model.common import Rom
-from pyvirt.domain.model.teaming import TransientTeaming
+from pyvirt.domain.model.common import (
+    Rom,
+    address,
+    alias,
+    boot,
+    format_pci_address,
+    parse_pci_address,
+    rom,
+)
+from pyvirt.domain.model.teaming import TransientTeaming, check_hostdev_teaming, hostdev_teaming
+from pyvirt.domain.xml.util import Element, attr
+from pyvirt.errors import ConfigUnsupportedError, ParseError
 from pyvirt.types import Address, PciAddress
+from pyvirt.xmlspec.codecs import YES_NO
+from pyvirt.xmlspec.fields import Pattern, Shape, Union, const, custom
+from pyvirt.xmlspec.fields import attr as item
+
+_PCI_SOURCE = Pattern("source/address", "".join(
+    f'<optional><attribute name="{a}"/></optional>'
+    for a in ("type", "domain", "bus", "slot", "function", "multifunction")), required=True)
 
 
-@dataclass(frozen=True)
+def _read_source(el: Element) -> PciAddress:
+    node = el.find("source/address")
+    if node is None:
+        raise ParseError("PCI host devices must use 'pci' or 'unassigned' address type")
+    return parse_pci_address(node)
+
+
+def _write_source(el: Element, dev: Any) -> None:
+    source = el.makeelement("source", {})
+    source.append(format_pci_address(dev.source, with_type=False))
+    el.append(source)
+
+
+@dataclass(frozen=True, kw_only=True)
 class PciHostdev:
     """``<hostdev mode='subsystem' type='pci'>``; teaming may only be transient."""
 
-    source: PciAddress
-    managed: bool | None = None
-    driver: str | None = None
-    teaming: TransientTeaming | None = None
-    boot: int | None = None
-    rom: Rom | None = None
-    alias: str | None = None
-    address: Address | None = None
+    mode: str = const("@mode", "subsystem")
+    type: str = const("@type", "pci")
+    managed: bool | None = item("@managed", YES_NO)
+    driver: str | None = item("driver/@name", need=True)
+    source: PciAddress = custom(_read_source, _write_source, Shape(children=(_PCI_SOURCE,)),
+                                default=PciAddress())
+    teaming: TransientTeaming | None = hostdev_teaming()
+    boot: int | None = boot()
+    alias: str | None = alias()
+    rom: Rom | None = rom()
+    address: Address | None = address()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class UsbHostdev:
     """``<hostdev mode='subsystem' type='usb'>``: parsed so it can be refused clearly."""
 
-    vendor: str | None = None
-    product: str | None = None
-    managed: bool | None = None
-    alias: str | None = None
+    mode: str = const("@mode", "subsystem")
+    type: str = const("@type", "usb")
+    managed: bool | None = item("@managed", YES_NO)
+    vendor: str = item("source/vendor/@id", required=True)
+    product: str = item("source/product/@id", required=True)
+    alias: str | None = alias()
 
 
 Hostdev = PciHostdev | UsbHostdev
+
+
+def _select(el: Element) -> type:
+    """libvirt's order: teaming rules first, then the mode, then the type."""
+    mode, kind = attr(el, "mode") or "subsystem", attr(el, "type")
+    check_hostdev_teaming(el, is_pci=mode == "subsystem" and kind == "pci")
+    if mode != "subsystem":
+        raise ConfigUnsupportedError(f"hostdev mode '{mode}' is not supported by pyvirt")
+    if kind == "usb":
+        return UsbHostdev
+    if kind != "pci":
+        raise ConfigUnsupportedError(f"hostdev type '{kind}' is not supported by pyvirt")
+    return PciHostdev
+
+
+HOSTDEV = Union("@type", {"pci": PciHostdev, "usb": UsbHostdev}, select=_select)

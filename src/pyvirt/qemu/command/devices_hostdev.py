@@ -8,6 +8,7 @@ until the guest's virtio-net driver negotiates failover on the named standby.
 from __future__ import annotations
 
 from pyvirt.domain.model import (
+    HostdevSource,
     Interface,
     InterfaceType,
     Rom,
@@ -38,11 +39,12 @@ def _vfio(ctx: BuildContext, *, source: PciAddress, alias: str | None, driver: s
 
 
 def _interface_device(ctx: BuildContext, iface: Interface) -> str:
-    if iface.source_address is None:
+    source = iface.source
+    if not isinstance(source, HostdevSource):
         raise ConfigUnsupportedError("Missing <source> element in hostdev interface")
     teaming = iface.teaming if isinstance(iface.teaming, TransientTeaming) else None
-    return _vfio(ctx, source=iface.source_address, alias=iface.alias,
-                 driver=iface.hostdev_driver, boot=iface.boot, teaming=teaming,
+    return _vfio(ctx, source=source.address, alias=iface.alias,
+                 driver=source.driver, boot=iface.boot, teaming=teaming,
                  rom=iface.rom, address=iface.address)
 
 

@@ -1,0 +1,236 @@
+"""The engine: parse and format any dataclass declared with :mod:`pyvirt.xmlspec.fields`.
+
+The declarations of a class are read once (:func:`plan`), never per document. Parsing
+reads each field from the element; formatting writes fields in declaration order, a child
+element being created by the first field that writes into it, so an element nobody wrote
+never appears. A tagged union shares its holding element; what a variant other than the
+chosen one would read is refused instead of silently dropped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from lxml import etree
+
+from pyvirt.errors import ConfigUnsupportedError, ParseError
+from pyvirt.xmlspec.codecs import where
+from pyvirt.xmlspec.fields import Child, Custom, Flag, Leaf, Spec, Union, spec_of, split
+
+T = TypeVar("T")
+Element = etree._Element
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A class's declarations in order: (field name, spec, passed to ``__init__``)."""
+
+    cls: type
+    fields: tuple[tuple[str, Spec, bool], ...]
+    paths: frozenset[str]  # every leaf path the class reads, for the union checks
+
+
+@functools.cache
+def plan(cls: type) -> Plan:
+    items = []
+    for f in dataclasses.fields(cls):
+        spec = spec_of(f.metadata)
+        if spec is not None:
+            items.append((f.name, spec, f.init))
+    return Plan(cls, tuple(items), frozenset(_paths(items)))
+
+
+def _paths(items: list[tuple[str, Spec, bool]]) -> Iterator[str]:
+    for _name, spec, _init in items:
+        if isinstance(spec, Leaf | Flag):
+            yield spec.path
+        elif isinstance(spec, Child):
+            yield spec.path
+        elif isinstance(spec, Custom):
+            yield from (f"@{a}" for a in spec.shape.attributes)
+            yield from (c.name for c in spec.shape.children)
+        else:
+            yield spec.on
+            for variant in spec.variants.values():
+                yield from plan(variant).paths
+
+
+def _find(el: Element, elems: tuple[str, ...]) -> Element | None:
+    return el.find("/".join(elems)) if elems else el
+
+
+def present(el: Element, path: str) -> Element | None:
+    """The element holding ``path`` when the item is in the document, else None."""
+    elems, name = split(path)
+    node = _find(el, elems)
+    if node is None or (name is not None and not node.get(name)):
+        return None
+    return node
+
+
+def _read_leaf(el: Element, spec: Leaf) -> Any:
+    elems, name = split(spec.path)
+    if spec.many:
+        parents = _find(el, elems[:-1])
+        nodes = [] if parents is None else parents.findall(elems[-1])
+        return tuple(spec.codec.decode(n.get(name) or "", f"{n.tag}/@{name}", n)
+                     for n in nodes) if name else \
+            tuple(spec.codec.decode(n.text or "", n.tag, n) for n in nodes)
+    node = _find(el, elems)
+    raw = None if node is None else node.get(name) if name else node.text
+    if raw is not None and spec.codec.strip:
+        raw = raw.strip()
+    if node is None or (not raw and (spec.codec.strip or name is not None)):
+        if spec.missing is not None:
+            raise ParseError(spec.missing)
+        if spec.required:
+            raise ParseError(f"missing '{spec.path}' in <{el.tag}>{where(el)}")
+        if node is not None and name is None and not spec.codec.strip:
+            return ""
+        return None
+    return spec.codec.decode(raw or "", f"{node.tag}/@{name}" if name else node.tag, node)
+
+
+def _variant(el: Element, spec: Union) -> type:
+    if spec.select is not None:
+        return spec.select(el)
+    raw = el.get(spec.on[1:]) or spec.default
+    variant = spec.variants.get(raw or "")
+    if variant is None:
+        if spec.unknown is not None:
+            raise spec.unknown(raw, el)
+        raise ParseError(f"unknown {el.tag} type '{raw}'{where(el)}")
+    return variant
+
+
+def _check_foreign(el: Element, spec: Union, chosen: type, own: frozenset[str]) -> None:
+    mine = plan(chosen).paths | own
+    for variant in spec.variants.values():
+        for path in sorted(plan(variant).paths - mine):
+            node = present(el, path)
+            if node is not None:
+                raise ConfigUnsupportedError(
+                    f"'{path}' is not used by {el.tag} {spec.on[1:]} "
+                    f"'{el.get(spec.on[1:]) or spec.default}'{where(node)}")
+
+
+def _claims(chosen: type) -> frozenset[str]:
+    return frozenset(p.split("/")[0] for p in plan(chosen).paths if not p.startswith("@"))
+
+
+def parse(cls: type[T], el: Element) -> T:
+    """Build ``cls`` from ``el``.
+
+    :raises PyvirtError: whatever a codec, a union or a custom reader raises.
+    """
+    p = plan(cls)
+    values: dict[str, Any] = {}
+    claimed: frozenset[str] = frozenset()
+    for name, spec, _init in p.fields:  # unions first: a variant claims its elements
+        if isinstance(spec, Union):
+            chosen = _variant(el, spec)
+            common = frozenset(s.path for _n, s, _i in p.fields if isinstance(s, Leaf | Flag
+                                                                           | Child))
+            _check_foreign(el, spec, chosen, common)
+            values[name] = parse(chosen, el)
+            claimed |= _claims(chosen)
+    for name, spec, init in p.fields:
+        if isinstance(spec, Union):
+            continue
+        if claimed and isinstance(spec, Leaf | Flag | Child) \
+                and spec.path.split("/")[0] in claimed:
+            continue
+        value = _read(el, spec)
+        if init and value is not None:
+            values[name] = value
+    obj = cls(**values)
+    check = getattr(cls, "xml_check", None)
+    if check is not None:  # a rule across fields, with the element for its line
+        check(obj, el)
+    return obj
+
+
+def _read(el: Element, spec: Spec) -> Any:
+    if isinstance(spec, Leaf):
+        return _read_leaf(el, spec)
+    if isinstance(spec, Flag):
+        return True if el.find(spec.path) is not None else None
+    if isinstance(spec, Custom):
+        return spec.read(el)
+    assert isinstance(spec, Child)
+    if spec.many:
+        elems, _ = split(spec.path)
+        parent = _find(el, elems[:-1])
+        nodes = [] if parent is None else parent.findall(elems[-1])
+        return tuple(_read_child(n, spec.target) for n in nodes)
+    node = el.find(spec.path)
+    if node is None:
+        if spec.required:
+            raise ParseError(f"missing <{spec.path}> in <{el.tag}>{where(el)}")
+        return None
+    return _read_child(node, spec.target)
+
+
+def parse_union(spec: Union, el: Element) -> Any:
+    """The variant of ``spec`` that ``el`` names, parsed."""
+    return parse(_variant(el, spec), el)
+
+
+def _read_child(node: Element, target: type | Union) -> Any:
+    if isinstance(target, Union):
+        return parse(_variant(node, target), node)
+    return parse(target, node)
+
+
+def format_element(obj: object, tag: str) -> Element:
+    """``obj`` as a new element ``tag``."""
+    el = etree.Element(tag)
+    write(el, obj)
+    return el
+
+
+def _ensure(el: Element, elems: tuple[str, ...]) -> Element:
+    for tag in elems:
+        found = el.find(tag)
+        el = found if found is not None else etree.SubElement(el, tag)
+    return el
+
+
+def _new(el: Element, elems: tuple[str, ...]) -> Element:
+    return etree.SubElement(_ensure(el, elems[:-1]), elems[-1])
+
+
+def write(el: Element, obj: object) -> None:
+    """Write every declared field of ``obj`` into ``el``, in declaration order."""
+    for name, spec, _init in plan(type(obj)).fields:
+        value = getattr(obj, name)
+        if isinstance(spec, Custom):
+            spec.write(el, obj)
+        elif isinstance(spec, Flag):
+            if value:
+                _ensure(el, split(spec.path)[0])
+        elif value is None:
+            continue
+        elif isinstance(spec, Leaf):
+            _write_leaf(el, spec, value)
+        elif isinstance(spec, Union):
+            write(el, value)
+        else:
+            elems, _ = split(spec.path)
+            for item in (value if spec.many else (value,)):
+                write(_new(el, elems), item)
+
+
+def _write_leaf(el: Element, spec: Leaf, value: Any) -> None:
+    elems, name = split(spec.path)
+    for item in (value if spec.many else (value,)):
+        node = _new(el, elems) if spec.many else _ensure(el, elems)
+        text = spec.codec.encode(item)
+        if name is None:
+            node.text = text
+        else:
+            node.set(name, text)
