@@ -13,7 +13,6 @@ from pyvirt.domain.model import (
     DomainType,
     HostdevSource,
     Interface,
-    InterfaceType,
     PersistentTeaming,
     TransientTeaming,
     UserSource,

@@ -10,7 +10,6 @@ from pyvirt.domain.model import (
     DomainType,
     HostdevSource,
     Interface,
-    InterfaceType,
     PciHostdev,
     PersistentTeaming,
     TransientTeaming,
@@ -25,7 +24,8 @@ from pyvirt.types import PciAddress
 VF1, VF2 = PciAddress(0, 3, 7, 1), PciAddress(0, 3, 7, 2)
 STANDBY = Interface(source=UserSource(), model="virtio", teaming=PersistentTeaming(),
                     alias="ua-net0")
-TEAMED_VF = Interface(source=HostdevSource(address=VF1), teaming=TransientTeaming("ua-net0"), alias="hostdev0")
+TEAMED_VF = Interface(source=HostdevSource(address=VF1), teaming=TransientTeaming("ua-net0"),
+                      alias="hostdev0")
 
 
 def domain(*nics: Interface, hostdevs: tuple[PciHostdev, ...] = ()) -> Domain:

@@ -10,7 +10,6 @@ chosen one would read is refused instead of silently dropped.
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -34,21 +33,25 @@ class Plan:
     paths: frozenset[str]  # every leaf path the class reads, for the union checks
 
 
-@functools.cache
+_PLANS: dict[type, Plan] = {}
+
+
 def plan(cls: type) -> Plan:
-    items = []
-    for f in dataclasses.fields(cls):
-        spec = spec_of(f.metadata)
-        if spec is not None:
-            items.append((f.name, spec, f.init))
-    return Plan(cls, tuple(items), frozenset(_paths(items)))
+    """``cls``'s declarations, read once per class."""
+    found = _PLANS.get(cls)
+    if found is None:
+        items = []
+        for f in dataclasses.fields(cls):
+            spec = spec_of(f.metadata)
+            if spec is not None:
+                items.append((f.name, spec, f.init))
+        found = _PLANS[cls] = Plan(cls, tuple(items), frozenset(_paths(items)))
+    return found
 
 
 def _paths(items: list[tuple[str, Spec, bool]]) -> Iterator[str]:
     for _name, spec, _init in items:
-        if isinstance(spec, Leaf | Flag):
-            yield spec.path
-        elif isinstance(spec, Child):
+        if isinstance(spec, Leaf | Flag | Child):
             yield spec.path
         elif isinstance(spec, Custom):
             yield from (f"@{a}" for a in spec.shape.attributes)

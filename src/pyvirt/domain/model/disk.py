@@ -52,7 +52,7 @@ def _read_source(el: Element) -> str | None:
     source, kind = el.find("source"), attr(el, "type")
     key = _source_key(kind)
     other = "file" if key == "dev" else "dev"
-    if attr(source, other) is not None:
+    if source is not None and attr(source, other) is not None:
         raise ConfigUnsupportedError(
             f"'source/@{other}' is not used by disk type '{kind}'{where(source)}")
     return attr(source, key)
