@@ -13,8 +13,33 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from pyvirt.api_errors import _translated, libvirtError
+from pyvirt.api_errors import _translated
+from pyvirt.api_errors import libvirtError as libvirtError
 from pyvirt.domain.io import domain_to_xml
+from pyvirt.errors import VIR_ERR_CONF_SYNTAX as VIR_ERR_CONF_SYNTAX
+from pyvirt.errors import VIR_ERR_CONFIG_UNSUPPORTED as VIR_ERR_CONFIG_UNSUPPORTED
+from pyvirt.errors import VIR_ERR_DEVICE_MISSING as VIR_ERR_DEVICE_MISSING
+from pyvirt.errors import VIR_ERR_ERROR as VIR_ERR_ERROR
+from pyvirt.errors import VIR_ERR_INTERNAL_ERROR as VIR_ERR_INTERNAL_ERROR
+from pyvirt.errors import VIR_ERR_INVALID_ARG as VIR_ERR_INVALID_ARG
+from pyvirt.errors import VIR_ERR_NO_DOMAIN as VIR_ERR_NO_DOMAIN
+from pyvirt.errors import VIR_ERR_NO_NETWORK as VIR_ERR_NO_NETWORK
+from pyvirt.errors import VIR_ERR_NO_NODE_DEVICE as VIR_ERR_NO_NODE_DEVICE
+from pyvirt.errors import VIR_ERR_OPERATION_ABORTED as VIR_ERR_OPERATION_ABORTED
+from pyvirt.errors import VIR_ERR_OPERATION_FAILED as VIR_ERR_OPERATION_FAILED
+from pyvirt.errors import VIR_ERR_OPERATION_INVALID as VIR_ERR_OPERATION_INVALID
+from pyvirt.errors import VIR_ERR_OPERATION_TIMEOUT as VIR_ERR_OPERATION_TIMEOUT
+from pyvirt.errors import VIR_ERR_OPERATION_UNSUPPORTED as VIR_ERR_OPERATION_UNSUPPORTED
+from pyvirt.errors import VIR_ERR_RPC as VIR_ERR_RPC
+from pyvirt.errors import VIR_ERR_SYSTEM_ERROR as VIR_ERR_SYSTEM_ERROR
+from pyvirt.errors import VIR_ERR_XML_ERROR as VIR_ERR_XML_ERROR
+from pyvirt.errors import VIR_ERR_XML_INVALID_SCHEMA as VIR_ERR_XML_INVALID_SCHEMA
+from pyvirt.errors import VIR_FROM_CONF as VIR_FROM_CONF
+from pyvirt.errors import VIR_FROM_NETWORK as VIR_FROM_NETWORK
+from pyvirt.errors import VIR_FROM_NODEDEV as VIR_FROM_NODEDEV
+from pyvirt.errors import VIR_FROM_QEMU as VIR_FROM_QEMU
+from pyvirt.errors import VIR_FROM_RPC as VIR_FROM_RPC
+from pyvirt.errors import NoDomainError
 from pyvirt.runtime.state import DomainState
 from pyvirt.service.context import Context
 from pyvirt.service.devices import (
@@ -189,7 +214,7 @@ class virConnect:
     def lookupByName(self, name: str) -> virDomain:
         domain = self._svc.lookup(name)
         if domain.name != name:
-            raise libvirtError(f"Domain not found: no domain with matching name '{name}'")
+            raise NoDomainError(f"no domain with matching name '{name}'")
         return self._wrap(domain.name, domain.uuid)
 
     @_translated

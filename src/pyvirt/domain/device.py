@@ -19,8 +19,8 @@ from pyvirt.domain.model import Hostdev, Interface
 from pyvirt.domain.model.hostdev import HOSTDEV
 from pyvirt.domain.xml.document import load_xml, read_xml_file
 from pyvirt.domain.xml.util import Element
-from pyvirt.xmlspec.engine import parse, parse_union
 from pyvirt.errors import DeviceMissingError as DeviceMissingError
+from pyvirt.xmlspec.engine import parse, parse_union
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,12 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from pyvirt.errors import LockTimeoutError
 from pyvirt.host.netlink import PyrouteNetlink
 from pyvirt.host.sriov import SriovHost
 from pyvirt.host.sysfs import Sysfs
 from pyvirt.runtime.hooks import HostHooks
 from pyvirt.runtime.status import RunDir, domain_lock
-from pyvirt.store.locks import LockTimeoutError
 from pyvirt.store.roots import StateRoot
 
 SYSFS_ROOT = Path("/sys")

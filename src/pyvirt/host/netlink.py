@@ -11,23 +11,14 @@ Three calls, the ones libvirt makes (``virNetDevSetVfMac``, ``virNetDevSetVfVlan
 from __future__ import annotations
 
 import errno
-import os
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from pyvirt.errors import SystemCallError
+from pyvirt.errors import NetlinkCallError
 from pyvirt.types import MacAddress
 
 ZERO_MAC = MacAddress("00:00:00:00:00:00")
 RTEXT_FILTER_VF = 1
-
-
-class NetlinkCallError(SystemCallError):
-    """A netlink request failed; ``errno`` is the kernel's answer."""
-
-    def __init__(self, detail: str, code: int) -> None:
-        self.errno = code
-        super().__init__(f"{detail}: {os.strerror(code)}")
 
 
 @dataclass(frozen=True)

@@ -15,18 +15,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from pyvirt.errors import HostError, OperationInvalidError, PyvirtError, SystemCallError
+from pyvirt.errors import (
+    HostError,
+    NoNetworkError,
+    OperationInvalidError,
+    PyvirtError,
+    SystemCallError,
+)
 from pyvirt.host.netxml import HostdevNetwork, format_network, parse_network
 from pyvirt.host.sysfs import Sysfs
 from pyvirt.store.atomic import remove_file, write_atomic
 from pyvirt.store.locks import DomainLock
 from pyvirt.store.roots import StateRoot
-
-
-class NoNetworkError(PyvirtError):
-    """libvirt's VIR_ERR_NO_NETWORK."""
-
-    prefix = "Network not found: "
 
 
 @dataclass(frozen=True)

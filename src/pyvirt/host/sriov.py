@@ -24,10 +24,18 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from pyvirt.domain.model import Domain, Hostdev, Interface, PciHostdev
-from pyvirt.errors import ConfigUnsupportedError, HostError, OperationInvalidError, PyvirtError
+from pyvirt.errors import (
+    ConfigUnsupportedError,
+    HostError,
+    NetlinkCallError,
+    NoNetworkError,
+    NoNodeDeviceError,
+    OperationInvalidError,
+    PyvirtError,
+)
 from pyvirt.host import vfio
 from pyvirt.host.giveback import GiveBack
-from pyvirt.host.netlink import Netlink, NetlinkCallError
+from pyvirt.host.netlink import Netlink
 from pyvirt.host.netstate import Claim, HostState, SavedVf
 from pyvirt.host.netxml import HostdevNetwork
 from pyvirt.host.plan import (
@@ -41,9 +49,9 @@ from pyvirt.host.plan import (
     with_device,
     with_interface,
 )
-from pyvirt.host.pools import NetworkStore, NoNetworkError
+from pyvirt.host.pools import NetworkStore
 from pyvirt.host.preflight import in_use_message, preflight
-from pyvirt.host.sysfs import VFIO_DRIVER, NoNodeDeviceError, PciDevice, Sysfs, nodedev_name
+from pyvirt.host.sysfs import VFIO_DRIVER, PciDevice, Sysfs, nodedev_name
 from pyvirt.host.vfnet import set_admin_mac, set_vlan
 from pyvirt.store.locks import DomainLock
 from pyvirt.store.roots import StateRoot

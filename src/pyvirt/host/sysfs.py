@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from pyvirt.errors import PyvirtError, SystemCallError
+from pyvirt.errors import NoNodeDeviceError, PyvirtError, SystemCallError
 from pyvirt.types import PciAddress
 
 VFIO_DRIVER = "vfio-pci"
@@ -27,12 +27,6 @@ STUB_DRIVERS = frozenset({VFIO_DRIVER, "pci-stub"})
 PCI_CLASS_NETWORK = 0x02
 PCI_CLASS_BRIDGE = 0x0604  # class/subclass of PCI-to-PCI bridges (harmless in a group)
 _VIRTFN = re.compile(r"^virtfn(\d+)$")
-
-
-class NoNodeDeviceError(PyvirtError):
-    """libvirt's VIR_ERR_NO_NODE_DEVICE."""
-
-    prefix = "Node device not found: "
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,8 @@ from __future__ import annotations
 import errno
 from collections.abc import Callable
 
-from pyvirt.host.netlink import ZERO_MAC, Netlink, NetlinkCallError
+from pyvirt.errors import NetlinkCallError
+from pyvirt.host.netlink import ZERO_MAC, Netlink
 from pyvirt.host.netstate import SavedVf
 from pyvirt.types import MacAddress
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from pyvirt.domain.io import domain_from_xml
 from pyvirt.domain.model import Domain
-from pyvirt.errors import MigrationFailedError, OperationInvalidError, PyvirtError
+from pyvirt.errors import MigrationFailedError, OperationInvalidError, PyvirtError, to_wire
 from pyvirt.migration.job import JobFiles, JobStats
 from pyvirt.migration.protocol import PROTOCOL_VERSION, decode, encode
 from pyvirt.qemu.define import emulator_of, prepare_definition
@@ -209,9 +209,10 @@ async def serve(ctx: Context) -> int:
             except PyvirtError as err:
                 if op == "prepare":
                     await agent.abort()
-                answer = {"ok": False, "error": str(err)}
+                answer = {"ok": False, "error": to_wire(err)}
             except (KeyError, TypeError, ValueError) as err:
-                answer = {"ok": False, "error": f"bad request '{op}': {err}"}
+                bad = MigrationFailedError(f"bad request '{op}': {err}")
+                answer = {"ok": False, "error": to_wire(bad)}
             out.write(encode(answer))
             out.flush()
     finally:

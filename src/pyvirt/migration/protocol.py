@@ -2,7 +2,9 @@
 ``pyvirt migrate-agent`` on the destination.
 
 Requests are ``{"op": NAME, "args": {...}}``; answers ``{"ok": true, "result": {...}}``
-or ``{"ok": false, "error": MESSAGE}``. One request at a time; the agent answers each.
+or ``{"ok": false, "error": ERROR}``, ERROR being :func:`pyvirt.errors.to_wire`'s form
+(class and detail), so the source raises the destination's own error class with the same
+message. One request at a time; the agent answers each.
 """
 
 from __future__ import annotations
@@ -12,9 +14,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from pyvirt.errors import MigrationFailedError
+from pyvirt.errors import MigrationFailedError, from_wire
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # 2: errors travel as class + detail (1: a bare message)
 MAX_LINE = 16 * 1024 * 1024  # a domain XML is at most 10 MiB
 
 
@@ -46,8 +48,9 @@ class Channel:
     async def request(self, op: str, timeout: float, **args: object) -> dict[str, Any]:
         """Send *op*; return its result.
 
-        :raises MigrationFailedError: when the agent reports an error, the channel breaks
-            or no answer comes within *timeout* s.
+        :raises PyvirtError: the agent's error, of the class it had there.
+        :raises MigrationFailedError: when the channel breaks or no answer comes within
+            *timeout* s.
         """
         try:
             self._writer.write(encode({"op": op, "args": args}))
@@ -63,7 +66,7 @@ class Channel:
             raise MigrationFailedError(self._broken(op, "connection closed"))
         answer = decode(line)
         if not answer.get("ok"):
-            raise MigrationFailedError(f"destination: {answer.get('error', 'unknown error')}")
+            raise from_wire(answer.get("error"))
         result = answer.get("result", {})
         return result if isinstance(result, dict) else {}
 

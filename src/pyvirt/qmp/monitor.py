@@ -28,7 +28,7 @@ from qemu.qmp import (
 )
 from qemu.qmp import Runstate as _Runstate
 
-from pyvirt.errors import MonitorError
+from pyvirt.errors import CommandFailedError, MonitorError
 from pyvirt.qmp.events import Event, parse_event
 from pyvirt.qmp.models import (
     KvmInfo,
@@ -51,20 +51,6 @@ from pyvirt.qmp.unixpath import connectable_path
 # so a slow start does not cost a busy loop.
 _CONNECT_FIRST_DELAY = 0.005
 _CONNECT_MAX_DELAY = 0.05
-
-
-class CommandFailedError(MonitorError):
-    """QEMU received a command and answered with an error.
-
-    ``error_class`` is QMP's class (``GenericError``, ``DeviceNotFound``,
-    ``CommandNotFound`` ...), for callers that react to one specific failure.
-    """
-
-    def __init__(self, command: str, error_class: str, description: str) -> None:
-        self.command = command
-        self.error_class = error_class
-        self.description = description
-        super().__init__(f"QEMU command '{command}' failed: {description} ({error_class})")
 
 
 def _is_not_listening_yet(err: BaseException) -> bool:
@@ -210,7 +196,7 @@ class Monitor:
         try:
             reply: object = await self._client.execute(cmd, dict(args) if args else None)
         except ExecuteError as err:
-            raise CommandFailedError(cmd, str(err.error_class), str(err)) from err
+            raise CommandFailedError.answered(cmd, str(err.error_class), str(err)) from err
         except (ExecInterruptedError, EOFError, ConnectionError) as err:
             if hangup_ok:
                 return None

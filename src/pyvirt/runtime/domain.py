@@ -13,6 +13,7 @@ from pathlib import Path
 from pyvirt.domain.io import domain_from_xml, domain_to_xml
 from pyvirt.domain.model import Domain, InterfaceType, LinkState
 from pyvirt.errors import (
+    LockTimeoutError,
     OperationFailedError,
     OperationInvalidError,
     PyvirtError,
@@ -42,7 +43,7 @@ from pyvirt.runtime.status import (
     domain_lock,
     qemu_log,
 )
-from pyvirt.store.locks import DomainLock, LockTimeoutError
+from pyvirt.store.locks import DomainLock
 from pyvirt.store.roots import StateRoot
 
 _QEMU_STATES = {

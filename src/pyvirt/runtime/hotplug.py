@@ -23,6 +23,7 @@ from pyvirt.domain.devmatch import device_at, find_alias, is_transient_member
 from pyvirt.domain.devplan import member_name, without
 from pyvirt.domain.model import Domain, Interface, InterfaceType
 from pyvirt.errors import (
+    CommandFailedError,
     MonitorError,
     OperationFailedError,
     OperationInvalidError,
@@ -31,7 +32,7 @@ from pyvirt.errors import (
 )
 from pyvirt.qemu.command.devices_net import netdev_id
 from pyvirt.qemu.hotplug import AttachPlan, Member, Plug, append
-from pyvirt.qmp.monitor import CommandFailedError, Monitor
+from pyvirt.qmp.monitor import Monitor
 from pyvirt.runtime.devstate import DeviceRecords
 from pyvirt.runtime.domain import Runtime
 from pyvirt.runtime.hooks import NoHostResources

@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from pyvirt.errors import PyvirtError
+from pyvirt.errors import ConfigFileError
 from pyvirt.store.roots import StateRoot
 
 CONFIG_NAME = "pyvirt.conf"
@@ -28,12 +28,6 @@ _MAX_CONFIG_BYTES = 64 * 1024
 _LINE = re.compile(r'^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(?:"([^"\\]*)"|([^\s"#]+))\s*(?:#.*)?$')
 _BLANK = re.compile(r"^\s*(?:#.*)?$")
 _KEYS = frozenset({"qemu_user"})
-
-
-class ConfigFileError(PyvirtError):
-    """libvirt's VIR_ERR_CONF_SYNTAX: pyvirt.conf cannot be used."""
-
-    prefix = "configuration file syntax error: "
 
 
 @dataclass(frozen=True)

@@ -13,14 +13,8 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from pyvirt.errors import PyvirtError, SystemCallError
+from pyvirt.errors import LockTimeoutError, SystemCallError
 from pyvirt.store.atomic import ensure_dir
-
-
-class LockTimeoutError(PyvirtError):
-    """libvirt's VIR_ERR_OPERATION_TIMEOUT for the state change lock."""
-
-    prefix = "Timed out during operation: "
 
 
 class DomainLock:
