@@ -571,8 +571,8 @@ def bench_scale(b: Bench) -> None:
 
 
 def bench_caps(b: Bench) -> None:
-    from pyvirt.qemu.caps import CapsCache
     from pyvirt.qemu.command import DEFAULT_BINARY
+    from pyvirt.runtime.capscache import CapsCache
     from pyvirt.service.context import Context
 
     ctx = Context.open(b.uri("caps"))

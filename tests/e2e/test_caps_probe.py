@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 
 from pyvirt.errors import MonitorError, ProcessError
-from pyvirt.qemu.caps import CapsCache, QemuCaps
-from pyvirt.qemu.probe import probe, probe_argv, probe_sync
+from pyvirt.qemu.caps import QemuCaps
 from pyvirt.qmp.monitor import CommandFailedError, Monitor
+from pyvirt.runtime.capscache import CapsCache
+from pyvirt.runtime.probe import probe, probe_argv, probe_sync
 
 pytestmark = pytest.mark.e2e
 

@@ -23,7 +23,7 @@ from qemu.qmp import QMPClient
 from pyvirt.domain.model import Domain
 from pyvirt.domain.xml.domain import parse_domain
 from pyvirt.qemu.command import BuildEnv, QemuCommand, build_command
-from pyvirt.qemu.probe import probe_sync
+from pyvirt.runtime.probe import probe_sync
 
 pytestmark = pytest.mark.e2e
 

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 
 from pyvirt.errors import MonitorError, ProcessError
-from pyvirt.qemu.caps import PROBED_DEVICES, CapsCache, QemuCaps
+from pyvirt.qemu.caps import PROBED_DEVICES, MachineInfo, QemuCaps
 from pyvirt.qmp import models
-from pyvirt.qmp.models import MachineInfo
 from pyvirt.qmp.monitor import Monitor
+from pyvirt.runtime.capscache import CapsCache
 
 CAPS_DIR = Path(__file__).resolve().parents[1] / "data" / "caps"
 FIXTURE = CAPS_DIR / "qemu-7.2-x86_64.json"

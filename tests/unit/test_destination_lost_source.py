@@ -11,6 +11,7 @@ from typing import Any
 from pyvirt.migration import destination
 from pyvirt.migration.destination import DestinationAgent
 from pyvirt.service.context import Context
+from pyvirt.service.domains import DomainService
 
 
 class Incoming:
@@ -31,7 +32,7 @@ class Incoming:
 
 
 def agent(tmp_path: Path, incoming: Incoming) -> DestinationAgent:
-    ag = DestinationAgent(Context.open(f"qemu:///embed?root={tmp_path / 'root'}"))
+    ag = DestinationAgent(DomainService(Context.open(f"qemu:///embed?root={tmp_path / 'root'}")))
     ag.monitor = incoming  # type: ignore[assignment]
     ag.stream = incoming  # type: ignore[assignment]
     ag.domain = SimpleNamespace(name="g")  # type: ignore[assignment]

@@ -9,8 +9,8 @@ from click.testing import CliRunner, Result
 
 import pyvirt.cli.hostcmds  # noqa: F401  (registers the commands)
 from pyvirt.cli.main import cli
-from pyvirt.host import hooks
 from pyvirt.host.sriov import SriovHost
+from pyvirt.service import hosthooks as hooks
 from pyvirt.store.roots import StateRoot, parse_uri
 from tests.unit.test_host_fakes import (
     PF_NETDEV,

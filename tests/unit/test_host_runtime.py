@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 
 import pyvirt.qmp.monitor
-from pyvirt.host import hooks
 from pyvirt.host.netlink import VfNetConfig
 from pyvirt.host.sriov import SriovHost
 from pyvirt.qemu.caps import QemuCaps
@@ -25,6 +24,7 @@ from pyvirt.runtime import domain as runtime_domain
 from pyvirt.runtime import process
 from pyvirt.runtime.domain import Runtime
 from pyvirt.runtime.state import Reason
+from pyvirt.service import hosthooks as hooks
 from pyvirt.store.roots import StateRoot
 from tests.unit.test_host_fakes import (
     CAPS,

@@ -15,7 +15,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import SimpleNamespace
@@ -29,10 +29,11 @@ from pyvirt.domain.io import domain_from_xml
 from pyvirt.domain.model import Domain, LinkState
 from pyvirt.errors import ProcessError, PyvirtError
 from pyvirt.host.netstate import Claim, HostState
-from pyvirt.qemu.caps import CapsCache, QemuCaps
+from pyvirt.qemu.caps import QemuCaps
 from pyvirt.qemu.define import prepare_definition
 from pyvirt.runtime import domain as runtime_domain
 from pyvirt.runtime import launch, process
+from pyvirt.runtime.capscache import CapsCache
 from pyvirt.runtime.domain import Runtime
 from pyvirt.runtime.launch import (
     Launch,
@@ -44,7 +45,7 @@ from pyvirt.runtime.launch import (
     save_plan,
 )
 from pyvirt.runtime.status import RunDir, RuntimeStatus
-from pyvirt.service.config import config_path
+from pyvirt.service.config import config_path, load_config
 from pyvirt.service.context import Context
 from pyvirt.service.domains import DomainService
 from pyvirt.store import locks
@@ -177,7 +178,12 @@ class Env:
         return CapsCache(self.root.caps_dir).entry_path(str(self.emulator))
 
     def quick(self, name: str = "g", paused: bool = False) -> bool:
-        return quick_start(self.root, name, paused)
+        return quick_start(self.root, name, paused, conf_user(self.root))
+
+
+def conf_user(root: StateRoot) -> Callable[[], str | None]:
+    """What the service hands quick_start: pyvirt.conf's ``qemu_user``, read when asked."""
+    return lambda: load_config(root).qemu_user
 
 
 def make_env(base: Path, calls: Calls) -> Env:
@@ -515,7 +521,7 @@ def test_a_plan_from_another_root_is_not_used(planned: Env) -> None:
     root = Context.open(f"qemu:///embed?root={other}").root
     doc = json.loads(plan_path(root, "g").read_text())
     assert doc["key"]["caps"][0] == str(planned.caps_entry())  # the original's, present
-    assert not quick_start(root, "g", False)
+    assert not quick_start(root, "g", False, conf_user(root))
     assert planned.calls.spawned == []
 
 

@@ -76,8 +76,10 @@ def dumpxml(ctx: click.Context, domain: str, inactive: bool) -> None:
 def start(ctx: click.Context, domain: str, paused: bool) -> None:
     """Start a defined domain."""
     from pyvirt.runtime.launch import quick_start
+    from pyvirt.service.config import load_config
 
-    if quick_start(connection(ctx).root, domain, paused):  # its launch plan still holds
+    root = connection(ctx).root
+    if quick_start(root, domain, paused, lambda: load_config(root).qemu_user):  # plan holds
         click.echo(f"Domain '{domain}' started")
         return
     live = service(ctx).start(domain, paused, try_plan=False)

@@ -7,10 +7,10 @@ import click
 
 from pyvirt.cli.main import cli, connection, reports_errors
 from pyvirt.cli.table import render_table
-from pyvirt.host import hooks
 from pyvirt.host.pools import NetworkStore
 from pyvirt.host.sriov import SriovHost
 from pyvirt.host.sysfs import parse_device_name
+from pyvirt.service import hosthooks as hooks
 
 
 def host(ctx: click.Context) -> SriovHost:

@@ -20,13 +20,11 @@ from pyvirt.domain.io import domain_from_xml
 from pyvirt.domain.model import Domain
 from pyvirt.errors import MigrationFailedError, OperationInvalidError, PyvirtError, to_wire
 from pyvirt.migration.job import JobFiles, JobStats
+from pyvirt.migration.ports import DomainOps
 from pyvirt.migration.protocol import PROTOCOL_VERSION, decode, encode
-from pyvirt.qemu.define import emulator_of, prepare_definition
 from pyvirt.qmp.monitor import EventStream, Monitor
 from pyvirt.runtime.failover import failover_status
 from pyvirt.runtime.state import DomainState, Reason, StateInfo
-from pyvirt.service.context import Context
-from pyvirt.service.domains import DomainService
 from pyvirt.store.locks import DomainLock
 
 REPLUG_TIMEOUT = 20.0
@@ -46,9 +44,11 @@ def free_port(host: str) -> int:
 
 
 class DestinationAgent:
-    def __init__(self, ctx: Context) -> None:
-        self.svc = DomainService(ctx)
-        self.runtime = self.svc.runtime
+    """One incoming migration into the domains of *ops* (this host's connection)."""
+
+    def __init__(self, ops: DomainOps) -> None:
+        self.ops = ops
+        self.runtime = ops.runtime
         self.domain: Domain | None = None
         self.live: Domain | None = None
         self.persistent = False
@@ -62,16 +62,14 @@ class DestinationAgent:
     # --- operations -------------------------------------------------------------------
 
     async def prepare(self, xml: str, persistent: bool, listen: str) -> dict[str, Any]:
-        domain = domain_from_xml(xml)
         # a cold cache probes QEMU with its own event loop: keep it off this one
-        caps = await asyncio.to_thread(self.svc.ctx.caps_for, emulator_of(domain))
-        domain = prepare_definition(domain, caps, self.svc.ctx.new_mac())
+        domain, caps = await asyncio.to_thread(self.ops.prepare, domain_from_xml(xml))
         self.lock = self.runtime.lock(domain.name, "migration in")
         self.lock.acquire()
         observed = await self.runtime.observe(domain.name, holding_lock=True)
         if observed.info.state.active:
             raise OperationInvalidError(f"domain '{domain.name}' is already active")
-        existing = self.svc.find_defined(domain.name)
+        existing = self.ops.find_defined(domain.name)
         if existing is not None and existing.uuid != domain.uuid:
             raise MigrationFailedError(
                 f"domain '{domain.name}' is already defined with uuid {existing.uuid}")
@@ -93,7 +91,7 @@ class DestinationAgent:
             raise MigrationFailedError(f"incoming migration ended as '{status}'")
         await self._resume()
         if self.persistent:
-            self.svc.store.save(domain)
+            self.ops.store.save(domain)
         pairs = await self._wait_replug(set(expect_plugged))
         if stats:  # so that `domjobinfo --completed` answers here too, as in libvirt
             with contextlib.suppress(TypeError, PyvirtError):
@@ -174,9 +172,10 @@ class DestinationAgent:
             self.lock.release()
 
 
-async def serve(ctx: Context) -> int:
-    """Answer requests on stdin/stdout until ``bye`` or end of input."""
-    agent = DestinationAgent(ctx)
+async def serve(ops: DomainOps) -> int:
+    """Answer requests on stdin/stdout until ``bye`` or end of input, for an incoming
+    migration into the domains of *ops*."""
+    agent = DestinationAgent(ops)
     loop = asyncio.get_running_loop()
     out = sys.stdout.buffer
     try:

@@ -22,12 +22,12 @@ from pyvirt.errors import (
 from pyvirt.migration.follow import CancelReason, Follower, FollowLimits
 from pyvirt.migration.job import ABORT_SIGNAL, JobFiles, JobStats
 from pyvirt.migration.plan import MigrationPlan, plan_migration
+from pyvirt.migration.ports import DomainOps
 from pyvirt.migration.transport import Agent, attach_agent, migration_host, start_agent
 from pyvirt.qmp.monitor import Monitor
 from pyvirt.runtime import process
 from pyvirt.runtime.failover import failover_status
 from pyvirt.runtime.state import Reason
-from pyvirt.service.domains import DomainService
 from pyvirt.store.roots import ConnectUri
 
 REPLUG_TIMEOUT = 15.0
@@ -55,15 +55,16 @@ class MigrationResult:
 class SourceMigration:
     """One outgoing migration; the caller holds the source domain's lock."""
 
-    def __init__(self, svc: DomainService, name: str, dest: ConnectUri, opts: MigrateOptions,
+    def __init__(self, ops: DomainOps, name: str, dest: ConnectUri, opts: MigrateOptions,
                  show: Callable[[JobStats], None] | None = None,
                  agent: subprocess.Popen[bytes] | None = None) -> None:
-        """*agent*: the destination's agent when the caller has started it already
-        (``spawn_agent``); otherwise :meth:`run` starts it."""
-        self.svc, self.name, self.dest, self.opts = svc, name, dest, opts
+        """*ops*: the source connection's domains. *agent*: the destination's agent when
+        the caller has started it already (``spawn_agent``); otherwise :meth:`run`
+        starts it."""
+        self.ops, self.name, self.dest, self.opts = ops, name, dest, opts
         self.show = show
         self.agent_process = agent
-        self.jobs = JobFiles(svc.runtime.run_dir(name).path)
+        self.jobs = JobFiles(ops.runtime.run_dir(name).path)
 
     def _publish(self, stats: JobStats) -> None:
         self.jobs.publish(stats)
@@ -74,8 +75,8 @@ class SourceMigration:
         """The migratable XML: the stored definition (or --xml), without runtime state."""
         # what runs now (hot-plugged devices included), as libvirt migrates the live
         # definition; the stored one only when the run directory lacks it
-        base = self.svc.runtime.started_definition(self.name) \
-            or self.svc.find_defined(self.name) or strip_auto_aliases(live)
+        base = self.ops.runtime.started_definition(self.name) \
+            or self.ops.find_defined(self.name) or strip_auto_aliases(live)
         if self.opts.xml is None:
             return domain_to_xml(base)
         other = domain_from_xml(self.opts.xml)
@@ -100,7 +101,7 @@ class SourceMigration:
         greeting = asyncio.get_running_loop().create_task(self._greeted_agent())
         taken = False
         try:
-            runtime = self.svc.runtime
+            runtime = self.ops.runtime
             observed = await runtime.observe(self.name, holding_lock=True)
             live = runtime.live_domain(self.name)
             if observed.status is None or live is None:
@@ -171,10 +172,10 @@ class SourceMigration:
             raise MigrationFailedError(
                 f"job 'migration out' failed: destination did not resume the guest ({err}); "
                 "the guest was resumed on the source") from err
-        self.svc.runtime.stopped(self.name, Reason.MIGRATED, source_qemu)
+        self.ops.runtime.stopped(self.name, Reason.MIGRATED, source_qemu)
         self.jobs.finish(stats)
-        if self.opts.undefine_source and self.svc.store.exists(self.name):
-            self.svc.store.delete(self.name)
+        if self.opts.undefine_source and self.ops.store.exists(self.name):
+            self.ops.store.delete(self.name)
         pairs = tuple(p for p in done.get("pairs", []) if isinstance(p, dict))
         notes = list(plan.notes)
         notes += [f"primary '{p['transient']}' is not plugged on the destination"

@@ -1,33 +1,20 @@
-"""What a QEMU binary can do: probed once over QMP, cached on disk, loadable from JSON.
+"""What a QEMU binary can do, as a value: :class:`QemuCaps` and its JSON form.
 
-:func:`pyvirt.qemu.probe.probe` launches the binary once, without a guest (``-machine
-none``), and asks it for its version, machine types, KVM support and the properties of
-every device type in :data:`PROBED_DEVICES`. :class:`CapsCache` keeps the answer per
-binary, keyed by the binary's real path, size and mtime, so later lookups launch nothing
-(and import neither asyncio nor qemu.qmp). The command builder
-and QEMU-specific validation only ever see a :class:`QemuCaps`, which golden tests load
-from recorded JSON fixtures.
+The command builder and QEMU-specific validation only ever see a :class:`QemuCaps`;
+golden tests load them from recorded JSON fixtures. Getting one for a real binary is I/O
+and lives above: :mod:`pyvirt.runtime.probe` launches the binary once, without a guest
+(``-machine none``), and asks it over QMP for its version, machine types, KVM support and
+the properties of every device type in :data:`PROBED_DEVICES`;
+:mod:`pyvirt.runtime.capscache` keeps the answer on disk per binary. This module does no
+I/O.
 """
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
-import hashlib
 import json
-import logging
-import os
-import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import MappingProxyType
-
-from pyvirt.errors import ProcessError, SystemCallError
-from pyvirt.qmp.models import MachineInfo
-from pyvirt.store.atomic import ensure_dir
-
-_log = logging.getLogger(__name__)
 
 #: Device types whose properties are probed: everything the command builder may emit.
 PROBED_DEVICES: tuple[str, ...] = (
@@ -42,7 +29,18 @@ PROBED_DEVICES: tuple[str, ...] = (
 #: Bumped whenever the JSON layout changes; files in another format are re-probed.
 CAPS_FORMAT = 1
 
-_KVM_DEVICE = "/dev/kvm"
+
+@dataclass(frozen=True)
+class MachineInfo:
+    """One machine type of a binary (an entry of QMP's ``query-machines``).
+
+    ``alias`` is the short name (``q35``, ``pc``) that points at the newest versioned
+    machine; ``is_default`` marks the machine QEMU uses without ``-machine``.
+    """
+
+    name: str
+    alias: str | None = None
+    is_default: bool = False
 
 
 @dataclass(frozen=True)
@@ -103,7 +101,7 @@ class QemuCaps:
 
     def to_json(self) -> str:
         """Stable, sorted, indented JSON (ending in a newline) that :meth:`from_json` reads."""
-        return json.dumps(_caps_to_obj(self), indent=2, sort_keys=True) + "\n"
+        return json.dumps(caps_to_obj(self), indent=2, sort_keys=True) + "\n"
 
     @classmethod
     def from_json(cls, text: str | bytes) -> QemuCaps:
@@ -111,13 +109,14 @@ class QemuCaps:
 
         :raises ValueError: when *text* is not JSON of the expected shape and format.
         """
-        return _caps_from_obj(json.loads(text))
+        return caps_from_obj(json.loads(text))
 
 
 # --- JSON mapping ----------------------------------------------------------------------
 
 
-def _caps_to_obj(caps: QemuCaps) -> dict[str, object]:
+def caps_to_obj(caps: QemuCaps) -> dict[str, object]:
+    """*caps* as a JSON-ready object (the layout :func:`caps_from_obj` reads)."""
     return {
         "format": CAPS_FORMAT,
         "binary": caps.binary,
@@ -134,8 +133,11 @@ def _expect(value: object, kind: type, what: str) -> None:
         raise ValueError(f"capabilities JSON: {what} must be {kind.__name__}")
 
 
-def _caps_from_obj(obj: object) -> QemuCaps:
-    """:raises ValueError: on any deviation from the layout of :func:`_caps_to_obj`."""
+def caps_from_obj(obj: object) -> QemuCaps:
+    """The capabilities *obj* describes.
+
+    :raises ValueError: on any deviation from the layout of :func:`caps_to_obj`.
+    """
     if not isinstance(obj, dict):
         raise ValueError("capabilities JSON: top level must be an object")
     if obj.get("format") != CAPS_FORMAT:
@@ -177,127 +179,3 @@ def _str_list(value: object, what: str) -> list[str]:
     if not (isinstance(value, list) and all(isinstance(item, str) for item in value)):
         raise ValueError(f"capabilities JSON: {what} must be a list of strings")
     return [str(item) for item in value]
-
-
-# --- probing ---------------------------------------------------------------------------
-
-
-def kvm_accessible() -> bool:
-    """True when this process may open /dev/kvm read-write (a host fact, re-read each call)."""
-    return os.access(_KVM_DEVICE, os.R_OK | os.W_OK)
-
-
-# --- cache -----------------------------------------------------------------------------
-
-#: Probes a binary; :class:`CapsCache` takes one so tests can count or fake launches.
-Prober = Callable[[str], QemuCaps]
-
-
-class CapsCache:
-    """Capabilities per binary, persisted as one JSON file per binary in *cache_dir*.
-
-    An entry is valid while the binary's real path, size and mtime (ns) and the probed
-    device list are unchanged; a hit reads one small file and launches nothing. Host
-    facts such as ``kvm_present`` are not part of the key: they are as of the probe.
-    A missing, stale, unreadable or corrupt entry is re-probed and rewritten atomically.
-    ``probe_count`` counts prober calls made by this instance.
-
-    Synchronous on purpose (the default prober runs its own event loop); async callers
-    use ``await asyncio.to_thread(cache.lookup, binary)``.
-    """
-
-    def __init__(self, cache_dir: Path, prober: Prober | None = None) -> None:
-        self.cache_dir = Path(cache_dir)
-        self._prober = prober
-        self.probe_count = 0
-
-    def lookup(self, binary: str) -> QemuCaps:
-        """The capabilities of *binary*, from the cache or by probing it.
-
-        The returned ``binary`` is *binary* as given, even when the entry was recorded
-        under another path to the same file. Failing to write the cache only logs a
-        warning: the probed answer is still correct.
-
-        :raises ProcessError: when the binary does not exist or cannot be probed.
-        """
-        real = os.path.realpath(binary)
-        try:
-            st = os.stat(real)
-        except OSError as err:
-            raise ProcessError(f"Failed to probe capabilities for {binary}: "
-                               f"{err.strerror or err}", (binary,)) from err
-        # Taken before probing: if the binary is replaced meanwhile, the entry is stale at
-        # once and the next lookup probes again. PROBED_DEVICES is part of the key so that
-        # extending it invalidates old entries without anyone remembering to.
-        key = {"path": real, "size": st.st_size, "mtime_ns": st.st_mtime_ns,
-               "probed": list(PROBED_DEVICES)}
-        entry = self.entry_path(real)
-        cached = self._read(entry, key)
-        if cached is not None:
-            return cached if cached.binary == binary else dataclasses.replace(cached,
-                                                                              binary=binary)
-        self.probe_count += 1
-        caps = self._probe(binary)
-        try:
-            self._write(entry, key, caps)
-        except (OSError, SystemCallError) as err:
-            _log.warning("cannot write QEMU capabilities cache %s: %s", entry, err)
-        return caps
-
-    def _probe(self, binary: str) -> QemuCaps:
-        if self._prober is not None:
-            return self._prober(binary)
-        from pyvirt.qemu.probe import probe_sync  # only on a miss: asyncio + qemu.qmp
-
-        return probe_sync(binary)
-
-    def entry_path(self, binary: str) -> Path:
-        """The cache file for *binary* (name = basename + hash of its real path)."""
-        real = os.path.realpath(binary)
-        digest = hashlib.sha256(real.encode()).hexdigest()[:16]
-        return self.cache_dir / f"{os.path.basename(real)}-{digest}.json"
-
-    @staticmethod
-    def _read(entry: Path, key: Mapping[str, object]) -> QemuCaps | None:
-        """The cached caps when *entry* holds valid data for *key*; None otherwise."""
-        try:
-            document = json.loads(entry.read_bytes())
-            if not isinstance(document, dict) or document.get("key") != key:
-                return None
-            return _caps_from_obj(document.get("caps"))
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError) as err:  # corrupt or unreadable: probe again
-            _log.info("ignoring QEMU capabilities cache %s: %s", entry, err)
-            return None
-
-    def _write(self, entry: Path, key: Mapping[str, object], caps: QemuCaps) -> None:
-        """Write *entry* atomically (temp file in the same dir, fsync, rename), mode 0600.
-
-        :raises OSError: when the directory or file cannot be written.
-        """
-        ensure_dir(self.cache_dir)  # 0700, parents included
-        document = {"key": dict(key), "caps": _caps_to_obj(caps)}
-        data = (json.dumps(document, indent=2, sort_keys=True) + "\n").encode()
-        fd, tmp = tempfile.mkstemp(dir=self.cache_dir, prefix=".tmp-", suffix=".json")
-        try:
-            with os.fdopen(fd, "wb") as out:  # mkstemp creates the file 0600
-                out.write(data)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, entry)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-        _fsync_dir(self.cache_dir)
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make a rename in *directory* durable; best effort (some filesystems refuse)."""
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)

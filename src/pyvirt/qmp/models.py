@@ -14,6 +14,10 @@ from typing import TypeVar
 
 from pyvirt.errors import MonitorError
 
+# what ``query-machines`` answers is part of a binary's capabilities: the type lives
+# there, and is offered here too, beside its parser
+from pyvirt.qemu.caps import MachineInfo as MachineInfo
+
 _T = TypeVar("_T")
 
 
@@ -30,19 +34,6 @@ class QemuVersion:
 
     def __str__(self) -> str:
         return f"{self.major}.{self.minor}.{self.micro}"
-
-
-@dataclass(frozen=True)
-class MachineInfo:
-    """One entry of ``query-machines``.
-
-    ``alias`` is the short name (``q35``, ``pc``) that points at the newest versioned
-    machine; ``is_default`` marks the machine QEMU uses without ``-machine``.
-    """
-
-    name: str
-    alias: str | None = None
-    is_default: bool = False
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,11 @@ from pyvirt.errors import (
     PyvirtError,
 )
 from pyvirt.qemu.aliases import assign_aliases
-from pyvirt.qemu.caps import CapsCache, QemuCaps
+from pyvirt.qemu.caps import QemuCaps
 from pyvirt.qemu.command import BuildEnv, build_command
 from pyvirt.qmp.monitor import Monitor
 from pyvirt.runtime import process
+from pyvirt.runtime.capscache import CapsCache
 from pyvirt.runtime.failover import PairStatus, failover_status
 from pyvirt.runtime.hooks import HostHooks, NoHostResources
 from pyvirt.runtime.launch import (
@@ -43,6 +44,7 @@ from pyvirt.runtime.status import (
     domain_lock,
     qemu_log,
 )
+from pyvirt.runtime.stop import live_domain, stopped
 from pyvirt.store.locks import DomainLock
 from pyvirt.store.roots import StateRoot
 
@@ -92,21 +94,13 @@ class Runtime:
 
     def live_domain(self, name: str) -> Domain | None:
         """The live definition (runtime aliases) of a running domain, else None."""
-        try:
-            return domain_from_xml(self.run_dir(name).live_xml.read_bytes())
-        except (OSError, PyvirtError):
-            return None
+        return live_domain(self.run_dir(name))
 
     def stopped(self, name: str, reason: Reason,
                 ident: process.ProcessId | None = None) -> None:
-        """The one way a guest stops: QEMU killed (if *ident*), host resources given
-        back, the stop recorded."""
-        if ident is not None:
-            process.kill(ident)
-        live = self.live_domain(name)
-        if live is not None:
-            self.host.release(live)
-        self.run_dir(name).mark_stopped(reason)
+        """The one way a guest stops (:func:`pyvirt.runtime.stop.stopped`): QEMU killed
+        (if *ident*), host resources given back, the stop recorded."""
+        stopped(self.run_dir(name), reason, ident, self.host)
 
     # --- observing -------------------------------------------------------------------
 

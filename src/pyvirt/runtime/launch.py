@@ -36,6 +36,7 @@ from pyvirt.runtime.status import (
     is_quick_name,
     qemu_log,
 )
+from pyvirt.runtime.stop import stopped
 from pyvirt.store.atomic import ensure_dir, remove_file, write_atomic
 from pyvirt.store.roots import StateRoot
 
@@ -222,20 +223,24 @@ def load_plan(root: StateRoot, name: str) -> LaunchPlan | None:
 
 # --- the quick start ----------------------------------------------------------------------
 
-def quick_start(root: StateRoot, name: str, paused: bool) -> bool:
+def quick_start(root: StateRoot, name: str, paused: bool,
+                read_qemu_user: Callable[[], str | None]) -> bool:
     """Start the defined domain *name* from its plan; False (nothing done) when the
-    full start must do it.
+    full start must do it. Callers go through :mod:`pyvirt.service.lifecycle`.
 
-    :raises PyvirtError: as ``start`` (busy lock, QEMU failing to come up, ...).
+    *read_qemu_user* reads ``qemu_user`` from pyvirt.conf (a part of the key); it is
+    called under the domain lock, only when a plan exists.
+
+    :raises PyvirtError: as ``start`` (busy lock, a broken pyvirt.conf, QEMU failing to
+        come up, ...).
     """
     plan = load_plan(root, name) if is_quick_name(name) else None
     if plan is None:
         return False
     from pyvirt.host.netstate import HostState
-    from pyvirt.service.config import load_config
 
     with domain_lock(root, name, "start"):
-        qemu_user = load_config(root).qemu_user
+        qemu_user = read_qemu_user()
         if not _plan_holds(root, name, plan, qemu_user):
             return False
         rd = RunDir(root.domain_run_dir(name))
@@ -247,10 +252,8 @@ def quick_start(root: StateRoot, name: str, paused: bool) -> bool:
         log_path = qemu_log(root, name)
         status = spawn_qemu(root, rd, plan.launch, log_path, qemu_user)
 
-        def stop() -> None:  # QEMU did not come up: the runtime's one way to stop it
-            from pyvirt.runtime.domain import Runtime
-
-            Runtime(root, qemu_user=qemu_user).stopped(name, Reason.FAILED, status.process)
+        def stop() -> None:  # QEMU did not come up (a plan's domain holds no host resources)
+            stopped(rd, Reason.FAILED, status.process)
 
         import asyncio  # only now, while QEMU initialises
 

@@ -13,9 +13,9 @@ reconciliation.
 from __future__ import annotations
 
 from pyvirt.errors import MonitorError
-from pyvirt.runtime import process
 from pyvirt.runtime.state import DomainState, Reason
 from pyvirt.runtime.status import RunDir, domain_lock, is_quick_name
+from pyvirt.runtime.stop import stopped
 from pyvirt.store.roots import StateRoot
 
 QUERY_TIMEOUT = 2.0  # a busy monitor (another pyvirt holds it) falls back to the record
@@ -36,7 +36,7 @@ async def query_run_state(rd: RunDir, timeout: float = QUERY_TIMEOUT) -> str | N
 
 def quick_destroy(root: StateRoot, name: str) -> bool:
     """Destroy the running domain *name* from its records; False (nothing done) when the
-    full ``destroy`` must decide.
+    full ``destroy`` must decide. Callers go through :mod:`pyvirt.service.lifecycle`.
 
     :raises PyvirtError: when the domain lock cannot be taken.
     """
@@ -62,6 +62,5 @@ def quick_destroy(root: StateRoot, name: str) -> bool:
         # ``prelaunch``: started with --paused and never resumed
         if asyncio.run(query_run_state(rd)) not in ("running", "paused", "prelaunch"):
             return False
-        process.kill(status.process)
-        rd.mark_stopped(Reason.DESTROYED)
+        stopped(rd, Reason.DESTROYED, status.process)  # it holds no host resources
     return True

@@ -40,7 +40,7 @@ class Context:
                                   f"{err.strerror or err}") from err
         if not os.access(binary, os.X_OK):
             raise SystemCallError(f"Cannot check QEMU binary {binary}: Permission denied")
-        from pyvirt.qemu.caps import CapsCache
+        from pyvirt.runtime.capscache import CapsCache
 
         return CapsCache(self.root.caps_dir).lookup(binary)
 
@@ -52,9 +52,9 @@ class Context:
 
     def runtime(self) -> Runtime:
         """The runtime of this root, with its host resources and configuration."""
-        from pyvirt.host.hooks import host_hooks_for
         from pyvirt.runtime.domain import Runtime
         from pyvirt.service.config import load_config
+        from pyvirt.service.hosthooks import host_hooks_for
 
         return Runtime(self.root, host=host_hooks_for(self.root),
                        qemu_user=load_config(self.root).qemu_user)

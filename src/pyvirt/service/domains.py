@@ -21,10 +21,12 @@ from pyvirt.runtime.failover import PairStatus
 from pyvirt.runtime.launch import forget_plan, quick_start
 from pyvirt.runtime.quickstop import quick_destroy
 from pyvirt.runtime.state import DomainState, StateInfo
+from pyvirt.service.config import load_config
 from pyvirt.service.context import Context
 from pyvirt.store.domains import DomainStore
 
 if TYPE_CHECKING:
+    from pyvirt.qemu.caps import QemuCaps
     from pyvirt.runtime.domain import Observed
 
 OBSERVE_CONCURRENCY = 16  # monitors queried at once by ``list`` (each may wait 2 s)
@@ -44,7 +46,8 @@ class DomainView:
 
 
 class DomainService:
-    """Everything virsh does with domains, on one local connection."""
+    """Everything virsh does with domains, on one local connection; also the
+    :class:`~pyvirt.migration.ports.DomainOps` a migration gets."""
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
@@ -66,9 +69,16 @@ class DomainService:
 
     def define_prepared(self, domain: Domain) -> Domain:
         """Run the define pipeline on a parsed domain, then store it."""
-        domain = prepare_definition(domain, self.ctx.caps_for(emulator_of(domain)),
-                                    self.ctx.new_mac())
-        return self.define(domain)
+        return self.define(self.prepare(domain)[0])
+
+    def prepare(self, domain: Domain) -> tuple[Domain, QemuCaps]:
+        """The define pipeline without storing: *domain* as :meth:`define_prepared`
+        would store it, and the capabilities of its emulator it was checked against.
+
+        :raises PyvirtError: when it is invalid, or its emulator cannot be probed.
+        """
+        caps = self.ctx.caps_for(emulator_of(domain))
+        return prepare_definition(domain, caps, self.ctx.new_mac()), caps
 
     def define(self, domain: Domain) -> Domain:
         with self.runtime.lock(domain.name, "define"):
@@ -195,7 +205,8 @@ class DomainService:
 
     def start(self, ref: str, paused: bool = False, try_plan: bool = True) -> Domain:
         """*try_plan* False: the caller has just tried :func:`quick_start` itself."""
-        if try_plan and quick_start(self.ctx.root, ref, paused):  # its plan still holds
+        if try_plan and quick_start(self.ctx.root, ref, paused,  # its plan still holds
+                                    lambda: load_config(self.ctx.root).qemu_user):
             # (stopped again meanwhile by another command: it did start, though)
             return self.runtime.live_domain(ref) or self.store.load(ref)
         domain = self.lookup(ref)

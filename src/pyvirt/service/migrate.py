@@ -57,4 +57,4 @@ def abort_job(ctx: Context, ref: str, timeout: float = 60.0) -> JobStats | None:
 def run_agent(ctx: Context) -> int:
     from pyvirt.migration.destination import serve
 
-    return asyncio.run(serve(ctx))
+    return asyncio.run(serve(DomainService(ctx)))

@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 from pyvirt.qemu.caps import QemuCaps
-from pyvirt.qemu.probe import probe_sync
+from pyvirt.runtime.probe import probe_sync
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_BINARY = "/usr/bin/qemu-system-x86_64"

@@ -1,9 +1,12 @@
-"""The host resources of a state root (SR-IOV VFs, VFIO binding, hostdev pools).
+"""Wiring of the host resources of a state root (SR-IOV VFs, VFIO binding, hostdev
+pools) into the runtime.
 
-:func:`host_hooks_for` is what the runtime uses; :func:`sriov_host_for` is the same
-object for the node-device and network commands. Both talk to the real host: ``/sys``
-and rtnetlink (pyroute2). Nothing is touched for a domain without PCI host devices or
-hostdev-pool interfaces, unless an earlier run left records to reconcile.
+:func:`host_hooks_for` is what the runtime gets (its ``HostHooks`` port);
+:func:`sriov_host_for` is the same object for the node-device and network commands.
+Both talk to the real host: ``/sys`` and rtnetlink (pyroute2). ``host/`` sits below the
+runtime, so what it needs to know of running domains (:func:`domain_busy`) is handed in
+from here. Nothing is touched for a domain without PCI host devices or hostdev-pool
+interfaces, unless an earlier run left records to reconcile.
 """
 
 from __future__ import annotations

@@ -1,22 +1,30 @@
 """Probing a QEMU binary: launch it once without a guest and ask over QMP.
 
-Kept apart from :mod:`pyvirt.qemu.caps` so that a capability-cache hit (what every
-command does) never imports asyncio or qemu.qmp.
+The answer is a :class:`~pyvirt.qemu.caps.QemuCaps`. Only a capability-cache miss
+imports this module (:mod:`pyvirt.runtime.capscache`), so a hit never imports asyncio or
+qemu.qmp.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import subprocess
 import tempfile
 from pathlib import Path
 
 from pyvirt.errors import MonitorError, ProcessError
-from pyvirt.qemu.caps import PROBED_DEVICES, QemuCaps, kvm_accessible
+from pyvirt.qemu.caps import PROBED_DEVICES, QemuCaps
 from pyvirt.qmp.monitor import Monitor
 
 _LOG_TAIL_CHARS = 2000
+_KVM_DEVICE = "/dev/kvm"
+
+
+def kvm_accessible() -> bool:
+    """True when this process may open /dev/kvm read-write (a host fact, re-read each call)."""
+    return os.access(_KVM_DEVICE, os.R_OK | os.W_OK)
 
 
 def probe_argv(binary: str, qmp_socket: Path, use_kvm: bool) -> tuple[str, ...]:
