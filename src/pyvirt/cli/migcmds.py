@@ -65,7 +65,9 @@ def migrate(ctx: click.Context, domain: str, desturi: str, migrateuri: str | Non
     from pyvirt.migration.transport import spawn_agent
     from pyvirt.store.roots import parse_uri
 
-    # first of all: the destination's pyvirt starts up while this one does
+    # the source connection is checked first (a remote -c is refused before any ssh);
+    # then at once the destination's pyvirt starts up while this one does
+    source = connection(ctx)
     agent = spawn_agent(parse_uri(desturi))
     try:
         from pyvirt.migration.source import MigrateOptions
@@ -81,7 +83,7 @@ def migrate(ctx: click.Context, domain: str, desturi: str, migrateuri: str | Non
 
             view = ProgressView()
         try:
-            result = do_migrate(connection(ctx), domain, desturi, opts,
+            result = do_migrate(source, domain, desturi, opts,
                                 view.update if view else None, agent)
         finally:
             if view:

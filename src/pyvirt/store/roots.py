@@ -3,7 +3,10 @@
 ``qemu:///system`` keeps everything in pyvirt's own system directories;
 ``qemu:///embed?root=DIR`` keeps everything under DIR, so any number of independent
 "hosts" can share one machine (tests, benchmarks, the demo). ``qemu+ssh://`` names a
-remote host whose pyvirt is reached over OpenSSH.
+remote host whose pyvirt is reached over OpenSSH -- only as a migration destination
+(``migrate``'s DESTURI): :meth:`StateRoot.for_uri`, the one way from a URI to local state,
+refuses a remote URI, so no connection (``-c``, ``$PYVIRT_DEFAULT_URI``, ``pyvirt.open``)
+can act on this host while naming another.
 """
 
 from __future__ import annotations
@@ -13,10 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from pyvirt.errors import InvalidArgError
+from pyvirt.errors import InvalidArgError, OperationUnsupportedError
 
 DEFAULT_URI = "qemu:///system"
 URI_ENV = "PYVIRT_DEFAULT_URI"
+_LOCAL_FORMS = "qemu:///system or qemu:///embed?root=DIR"
+# the query parameters each form understands; any other is refused, never ignored
+_PARAMETERS = {"/system": frozenset(), "/embed": frozenset({"root"})}
+_SSH_PARAMETERS = frozenset({"keyfile", "no_verify"})
 
 
 @dataclass(frozen=True)
@@ -50,25 +57,42 @@ def choose_uri(explicit: str | None) -> str:
 
 
 def parse_uri(text: str) -> ConnectUri:
-    """:raises InvalidArgError: for anything but qemu[+ssh]://.../system or /embed?root=."""
+    """:raises InvalidArgError: for anything but qemu[+ssh]://.../system or /embed?root=.
+
+    A ``qemu+ssh://`` URI parses (it is a migration destination), but no local state root
+    can be made of it (:meth:`StateRoot.for_uri`).
+    """
     try:
         parts = urlsplit(text)
         port = parts.port
     except ValueError:
         raise InvalidArgError(f"could not parse URI '{text}'") from None
     scheme, _, transport = parts.scheme.partition("+")
-    if scheme != "qemu" or transport not in ("", "ssh"):
-        raise InvalidArgError(f"no connection driver available for {text}")
-    if parts.path not in ("/system", "/embed"):
+    if scheme != "qemu":
+        raise InvalidArgError(f"no connection driver available for {text}: pyvirt drives "
+                              f"only QEMU ({_LOCAL_FORMS})")
+    if transport not in ("", "ssh"):
         raise InvalidArgError(
-            f"unexpected QEMU URI path '{parts.path}', try qemu:///system or "
-            "qemu:///embed?root=DIR")
+            f"transport '{transport}' of URI '{text}' is not supported: pyvirt has no daemon "
+            f"to connect to; use {_LOCAL_FORMS} (another host is reachable only as a "
+            "migration destination, qemu+ssh://HOST/system)")
+    if parts.path == "/session":
+        raise InvalidArgError(f"URI '{text}': pyvirt has no per-user session driver; "
+                              "use qemu:///embed?root=DIR for a private state root")
+    if parts.path not in _PARAMETERS:
+        raise InvalidArgError(f"unexpected QEMU URI path '{parts.path}', try {_LOCAL_FORMS}")
     if transport and not parts.hostname:
         raise InvalidArgError(f"URI '{text}' names no host")
     if not transport and parts.netloc:
-        raise InvalidArgError(f"URI '{text}' names a host: use qemu+ssh:// for a remote one")
+        raise InvalidArgError(
+            f"URI '{text}' names a host, but a qemu:// URI is this host only ({_LOCAL_FORMS}); "
+            "another host is reachable only as a migration destination (qemu+ssh://HOST/system)")
+    query = parse_qs(parts.query, keep_blank_values=True)
+    allowed = _PARAMETERS[parts.path] | (_SSH_PARAMETERS if transport else frozenset())
+    unknown = sorted(query.keys() - allowed)
+    if unknown:  # e.g. root= on /system would otherwise open the system root
+        raise InvalidArgError(f"unsupported parameter '{unknown[0]}' in URI '{text}'")
     root: Path | None = None
-    query = parse_qs(parts.query)
     if parts.path == "/embed":
         roots = query.get("root", [])
         if len(roots) != 1 or not roots[0]:
@@ -93,6 +117,15 @@ class StateRoot:
 
     @classmethod
     def for_uri(cls, uri: ConnectUri) -> StateRoot:
+        """The local state *uri* names: every connection's state comes from here.
+
+        :raises OperationUnsupportedError: for a remote URI. pyvirt has no remote driver;
+            before this refusal such a URI silently opened the local root.
+        """
+        if uri.is_remote:
+            raise OperationUnsupportedError(
+                f"remote connection '{uri.text}' is not supported yet: pyvirt reaches other "
+                "hosts only as a migration destination")
         if uri.root is not None:
             base = uri.root
             return cls(base / "etc" / "qemu", base / "run" / "qemu", base / "log" / "qemu",
