@@ -102,11 +102,19 @@ def enum(cls: type[E], label: str) -> Codec[E]:
     return Codec(decode, lambda v: v.value, sample=tuple(cls))
 
 
-def checked(base: Codec[T], check: Callable[[T, Element], T]) -> Codec[T]:
-    """``base`` followed by ``check(value, el)``, which returns the value or raises."""
+def checked(base: Codec[T], check: Callable[[T, Element], T],
+            sample: tuple[T, ...] | None = None) -> Codec[T]:
+    """``base`` followed by ``check(value, el)``, which returns the value or raises;
+    ``sample``: valid values, where the base's would not pass the check."""
     def decode(raw: str, what: str, el: Element) -> T:
         return check(base.decode(raw, what, el), el)
-    return Codec(decode, base.encode, sample=base.sample, strip=base.strip)
+    return Codec(decode, base.encode, sample=base.sample if sample is None else sample,
+                 strip=base.strip)
+
+
+def text(*sample: str) -> Codec[str]:
+    """Any string, with the values generated tests use (a model name ...)."""
+    return Codec(_text, str, sample=sample)
 
 
 def value_codec(decode: Callable[[str], T], encode: Callable[[T], str],

@@ -114,6 +114,8 @@ def _check_foreign(el: Element, spec: Union, chosen: type, own: frozenset[str]) 
     mine = plan(chosen).paths | own
     for variant in spec.variants.values():
         for path in sorted(plan(variant).paths - mine):
+            if any(path.startswith(f"{p}/") for p in own):
+                continue  # a common element the variant also writes into
             node = present(el, path)
             if node is not None:
                 raise ConfigUnsupportedError(

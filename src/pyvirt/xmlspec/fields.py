@@ -130,10 +130,12 @@ def attr(path: str, codec: Codec[Any] = TEXT, *, required: bool = False, need: b
                   required=(required or missing is not None) and default is None)
 
 
-def const(path: str, value: str) -> Any:
-    """A fixed value a variant writes for itself (``@type='pci'``); not an init argument."""
+def const(path: str, value: str, *, required: bool = True) -> Any:
+    """A fixed value a variant writes for itself (``@type='pci'``); not an init argument.
+    ``required=False``: the grammar lets the item be absent, leaving the union holding
+    the variant to judge a document without it (a network's ``<forward>``)."""
     return field(init=False, default=value,
-                 metadata={KEY: Leaf(path, fixed(value), required=True)})
+                 metadata={KEY: Leaf(path, fixed(value), required=required)})
 
 
 def many(path: str, codec: Codec[Any] = TEXT) -> Any:

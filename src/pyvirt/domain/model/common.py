@@ -13,9 +13,8 @@ from pyvirt.domain.xml.util import Element, attr, int_attr, make, on_off_attr, w
 from pyvirt.errors import ParseError
 from pyvirt.types import Address, DriveAddress, PciAddress
 from pyvirt.xmlspec.codecs import ON_OFF, YES_NO, uint
-from pyvirt.xmlspec.fields import Pattern, Shape
+from pyvirt.xmlspec.fields import Pattern, Shape, child, custom
 from pyvirt.xmlspec.fields import attr as item
-from pyvirt.xmlspec.fields import child, custom
 
 
 @dataclass(frozen=True)

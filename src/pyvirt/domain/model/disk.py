@@ -79,8 +79,8 @@ class Disk:
     cache: str | None = item("driver/@cache")
     source: str | None = custom(_read_source, _write_source,
                                 Shape(children=(Pattern("source", _SOURCE_BODY),)))
-    target_dev: str = item("target/@dev", checked(TEXT, _disk_name), need=True,
-                           missing="missing target information for device")
+    target_dev: str = item("target/@dev", checked(TEXT, _disk_name, ("vda", "sdb", "hdc")),
+                           need=True, missing="missing target information for device")
     target_bus: DiskBus | None = item("target/@bus", enum(DiskBus, "disk bus"))
     readonly: bool = flag("readonly")
     boot: int | None = boot()

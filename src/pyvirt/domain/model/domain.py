@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import uuid as uuidlib
 from collections.abc import Iterator
+from copy import deepcopy
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, ClassVar
@@ -18,6 +19,7 @@ from pyvirt.domain.model.hostdev import HOSTDEV, Hostdev
 from pyvirt.domain.model.interface import Interface
 from pyvirt.domain.model.misc import Audio, Graphics, Input, Memballoon, Rng, Video
 from pyvirt.domain.xml.util import Element, attr, make
+from pyvirt.domain.xml.writer import drop_layout
 from pyvirt.errors import ParseError
 from pyvirt.types import size_to_kib
 from pyvirt.xmlspec.codecs import RAW_TEXT, TEXT, YES_NO, checked, enum, uint
@@ -76,7 +78,7 @@ class Vcpu:
 
 @dataclass(frozen=True)
 class Os:
-    type: str = item("type", checked(TEXT, _hvm), default="hvm")
+    type: str = item("type", checked(TEXT, _hvm, ("hvm",)), default="hvm")
     arch: str | None = item("type/@arch")
     machine: str | None = item("type/@machine")
     kernel: str | None = item("kernel")
@@ -153,7 +155,9 @@ def _read_metadata(el: Element) -> str | None:
     if (node.text or "").strip() or any((c.tail or "").strip() for c in node):
         raise ParseError("text is not allowed directly inside <metadata>: put it in an "
                          "element of your own namespace")
-    return etree.tostring(node, encoding="unicode", with_tail=False)
+    copy = deepcopy(node)
+    drop_layout(copy)  # stored without the layout it came with: formatting adds its own
+    return etree.tostring(copy, encoding="unicode", with_tail=False)
 
 
 def _write_metadata(el: Element, dom: Any) -> None:
@@ -170,8 +174,9 @@ class Domain:
         "@id": "the id of a running domain: libvirt ignores it in a definition too"}
 
     type: DomainType = item("@type", enum(DomainType, "domain type"), required=True)
-    name: str = item("name", checked(RAW_TEXT, checked_name), required=True)
-    uuid: str | None = item("uuid", checked(TEXT, checked_uuid))
+    name: str = item("name", checked(RAW_TEXT, checked_name, ("guest", "g 1")), required=True)
+    uuid: str | None = item("uuid", checked(TEXT, checked_uuid, (
+        "c7a5fdbd-edaf-9455-926a-d65c16db1809",)))
     title: str | None = item("title", RAW_TEXT)
     description: str | None = item("description", RAW_TEXT)
     metadata: str | None = custom(_read_metadata, _write_metadata, Shape(children=(

@@ -10,7 +10,7 @@ from pyvirt.domain.model.common import address, alias
 from pyvirt.domain.xml.util import Element, attr, make
 from pyvirt.errors import ConfigUnsupportedError
 from pyvirt.types import Address
-from pyvirt.xmlspec.codecs import ON_OFF, TEXT, YES_NO, checked, enum, uint
+from pyvirt.xmlspec.codecs import ON_OFF, TEXT, YES_NO, checked, enum, text, uint
 from pyvirt.xmlspec.fields import Pattern, Shape, custom
 from pyvirt.xmlspec.fields import attr as item
 
@@ -32,7 +32,7 @@ def _only(what: str, *allowed: str) -> Any:
         if value not in allowed:
             raise ConfigUnsupportedError(f"{what} '{value}' is not supported by pyvirt")
         return value
-    return checked(TEXT, check)
+    return checked(TEXT, check, allowed)
 
 
 @dataclass(frozen=True)
@@ -94,11 +94,11 @@ class Memballoon:
 
 @dataclass(frozen=True, kw_only=True)
 class Rng:
-    model: str = item("@model", required=True, default="virtio")
+    model: str = item("@model", text("virtio"), required=True, default="virtio")
     rate_bytes: int | None = item("rate/@bytes", uint(1), need=True)
     rate_period: int | None = item("rate/@period", uint(1))
-    backend_model: str = item("backend/@model", need=True, default="random")
-    backend: str | None = item("backend")
+    backend_model: str = item("backend/@model", text("random"), need=True, default="random")
+    backend: str | None = item("backend", text("/dev/urandom"))
     alias: str | None = alias()
     address: Address | None = address()
 

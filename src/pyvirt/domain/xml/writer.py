@@ -32,13 +32,13 @@ def _verbatim_children(el: Element, pad: str) -> list[str]:
     lines: list[str] = []
     for child in el:
         copy = deepcopy(child)
-        _drop_layout(copy)
+        drop_layout(copy)
         text = etree.tostring(copy, encoding="unicode", with_tail=False, pretty_print=True)
         lines.extend(pad + line for line in text.splitlines())
     return lines
 
 
-def _drop_layout(el: Element) -> None:
+def drop_layout(el: Element) -> None:
     """Remove whitespace-only text between elements (indentation), keeping the text of
     elements without element children, whatever it is."""
     for node in el.iter():
