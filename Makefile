@@ -31,10 +31,11 @@ test: lint typecheck
 unit: venv
 	$(VENV)/bin/pytest -q tests/unit tests/golden $(PYTEST_ARGS)
 
-# The domain grammar is generated from the model's declarations (committed; a test checks
-# that regenerating changes nothing).
+# The domain and network grammars are generated from the models' declarations (committed;
+# a test checks that regenerating changes nothing).
 schema: venv
 	$(PY) -m pyvirt.domain.xml.schema
+	$(PY) -m pyvirt.network.schema
 
 demo: venv
 	$(VENV)/bin/python -m pyvirt.demo

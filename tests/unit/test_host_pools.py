@@ -18,8 +18,8 @@ from pyvirt.errors import (
     XmlSyntaxError,
 )
 from pyvirt.host.netlink import VfNetConfig
-from pyvirt.host.netxml import format_network, parse_network
 from pyvirt.host.pools import NoNetworkError
+from pyvirt.network.xml import network_from_xml, network_to_xml
 from pyvirt.qemu.aliases import assign_aliases
 from pyvirt.qemu.caps import QemuCaps
 from pyvirt.qemu.define import prepare_definition
@@ -66,7 +66,7 @@ def started(host: FakeHost, xml: str = PF_POOL) -> FakeHost:
 
 
 def test_network_xml_round_trip_in_libvirts_shape() -> None:
-    assert format_network(parse_network(PF_POOL)) == PF_POOL
+    assert network_to_xml(network_from_xml(PF_POOL)) == PF_POOL
 
 
 @pytest.mark.parametrize(("xml", "error", "message"), [
@@ -83,13 +83,14 @@ def test_network_xml_round_trip_in_libvirts_shape() -> None:
      "XML document failed to validate against schema: element <bridge> is not supported "
      "in <network> by pyvirt (only hostdev networks are) (line 1)"),
     ("<!DOCTYPE x [<!ENTITY a 'b'>]><network/>", XmlSyntaxError,
-     "XML error: DOCTYPE is not allowed"),
+     "XML error: DOCTYPE is not allowed (line 1)"),
     ("<domain/>", SchemaError,
-     "XML document failed to validate against schema: expected <network>, found <domain>"),
+     "XML document failed to validate against schema: expected <network>, found <domain> "
+     "(line 1)"),
 ])
 def test_network_xml_refusals(xml: str, error: type[PyvirtError], message: str) -> None:
     with pytest.raises(error) as err:
-        parse_network(xml)
+        network_from_xml(xml)
     assert str(err.value) == message
 
 

@@ -14,7 +14,7 @@ such as the CLI's command table, is not seen). The rules:
 3. **No cycle between modules**, through any import that runs, lazy ones included. Only
    imports under ``if TYPE_CHECKING`` are exempt from this rule: they never run.
 4. **Every component has a place**: a new package must be put into :data:`LAYERS`.
-5. **The pure core stays pure**: ``domain/``, ``qemu/``, ``xmlspec/`` and
+5. **The pure core stays pure**: ``domain/``, ``network/``, ``qemu/``, ``xmlspec/`` and
    ``migration/plan.py`` import no process, event-loop, socket, clock or randomness module
    (DESIGN §1): probing QEMU and caching its answer live in ``runtime/``.
 
@@ -43,6 +43,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("host",),  # SR-IOV, VFIO, host records: behind runtime.hooks.HostHooks
     ("qmp", "store"),  # the QMP client; state roots, atomic files, locks, definitions
     ("qemu",),  # pure: capabilities value, QEMU rules, PCI placement, command builder
+    ("network",),  # pure: network definitions (model, XML, schema), beside the domain's
     ("domain",),  # pure: model, XML, schema, generic validation and defaults
     ("xmlspec",),  # the declarative XML field engine the model is written in
     ("types",),
@@ -51,7 +52,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 BASE = frozenset({"types", "errors"})
 #: Tools beside the stack: component -> the only components that may import it.
 BESIDE: dict[str, frozenset[str]] = {"guest": frozenset({"cli", "demo"})}
-PURE = ("pyvirt.domain", "pyvirt.qemu", "pyvirt.xmlspec", "pyvirt.migration.plan")
+PURE = ("pyvirt.domain", "pyvirt.network", "pyvirt.qemu", "pyvirt.xmlspec",
+        "pyvirt.migration.plan")
 IMPURE_MODULES = frozenset({"asyncio", "subprocess", "socket", "time", "random", "secrets",
                             "threading", "multiprocessing", "signal", "qemu", "pyroute2"})
 

@@ -22,8 +22,9 @@ from pyvirt.errors import (
     PyvirtError,
     SystemCallError,
 )
-from pyvirt.host.netxml import HostdevNetwork, format_network, parse_network
 from pyvirt.host.sysfs import Sysfs
+from pyvirt.network.model import Network
+from pyvirt.network.xml import network_from_xml, network_to_xml
 from pyvirt.store.atomic import remove_file, write_atomic
 from pyvirt.store.locks import DomainLock
 from pyvirt.store.roots import StateRoot
@@ -33,7 +34,7 @@ from pyvirt.store.roots import StateRoot
 class NetworkView:
     """One row of ``net-list``."""
 
-    network: HostdevNetwork
+    network: Network
     active: bool
     persistent: bool
 
@@ -62,16 +63,16 @@ class NetworkStore:
         return self.run_dir / f"{name}.xml"
 
     @staticmethod
-    def _read(path: Path) -> HostdevNetwork | None:
+    def _read(path: Path) -> Network | None:
         try:
-            return parse_network(path.read_bytes())
+            return network_from_xml(path.read_bytes())
         except (OSError, PyvirtError):
             return None
 
-    def defined(self, name: str) -> HostdevNetwork | None:
+    def defined(self, name: str) -> Network | None:
         return self._read(self._config(name))
 
-    def active(self, name: str) -> HostdevNetwork | None:
+    def active(self, name: str) -> Network | None:
         """The running pool *name* (its VF list expanded), else None."""
         return self._read(self._live(name))
 
@@ -96,12 +97,12 @@ class NetworkStore:
                 views.append(view)
         return views
 
-    def define_xml(self, text: bytes | str) -> HostdevNetwork:
+    def define_xml(self, text: bytes | str) -> Network:
         """Store a definition (keeping the UUID of an existing one of that name).
 
         :raises PyvirtError: for bad XML, or a UUID that contradicts the existing one.
         """
-        net = parse_network(text)
+        net = network_from_xml(text)
         with self._lock("define"):
             old = self.defined(net.name) or self.active(net.name)
             if old is not None and net.uuid and old.uuid and net.uuid != old.uuid:
@@ -109,10 +110,10 @@ class NetworkStore:
                     f"network '{net.name}' already exists with uuid {old.uuid}")
             net = replace(net, uuid=net.uuid or (old.uuid if old else None)
                           or self.new_uuid())
-            write_atomic(self._config(net.name), format_network(net))
+            write_atomic(self._config(net.name), network_to_xml(net))
         return net
 
-    def define_file(self, path: str) -> HostdevNetwork:
+    def define_file(self, path: str) -> Network:
         """:raises SystemCallError: when *path* cannot be read; see :meth:`define_xml`."""
         try:
             text = Path(path).read_bytes()
@@ -128,7 +129,7 @@ class NetworkStore:
                 raise NoNetworkError(f"no network with matching name '{name}'")
             remove_file(self._config(name))
 
-    def start(self, name: str) -> HostdevNetwork:
+    def start(self, name: str) -> Network:
         """Activate the pool: a ``<pf>`` becomes the list of its current VFs.
 
         :raises NoNetworkError: unknown name.
@@ -141,12 +142,13 @@ class NetworkStore:
                 raise NoNetworkError(f"no network with matching name '{name}'")
             if self._live(name).exists():
                 raise OperationInvalidError("network is already active")
-            if net.pf is not None:
-                vfs = self.sysfs.vfs_of_netdev(net.pf)
+            pool = net.hostdev
+            if pool.pf is not None:
+                vfs = self.sysfs.vfs_of_netdev(pool.pf)
                 if not vfs:
-                    raise HostError(f"No usable Vf's present on SRIOV PF {net.pf}")
-                net = replace(net, addresses=vfs)
-            write_atomic(self._live(name), format_network(net))
+                    raise HostError(f"No usable Vf's present on SRIOV PF {pool.pf}")
+                net = replace(net, forward=replace(pool, addresses=vfs))
+            write_atomic(self._live(name), network_to_xml(net))
         return net
 
     def destroy(self, name: str) -> None:
@@ -165,4 +167,4 @@ class NetworkStore:
         """:raises NoNetworkError: unknown name."""
         view = self.lookup(name)
         net = (self.defined(name) or view.network) if inactive else view.network
-        return format_network(net)
+        return network_to_xml(net)

@@ -37,7 +37,6 @@ from pyvirt.host import vfio
 from pyvirt.host.giveback import GiveBack
 from pyvirt.host.netlink import Netlink
 from pyvirt.host.netstate import Claim, HostState, SavedVf
-from pyvirt.host.netxml import HostdevNetwork
 from pyvirt.host.plan import (
     Assignment,
     PoolRequest,
@@ -53,6 +52,7 @@ from pyvirt.host.pools import NetworkStore
 from pyvirt.host.preflight import in_use_message, preflight
 from pyvirt.host.sysfs import VFIO_DRIVER, PciDevice, Sysfs, nodedev_name
 from pyvirt.host.vfnet import set_admin_mac, set_vlan
+from pyvirt.network.model import Network
 from pyvirt.store.locks import DomainLock
 from pyvirt.store.roots import StateRoot
 from pyvirt.types import PciAddress
@@ -207,7 +207,7 @@ class SriovHost:
 
     # --- allocation and assignment ----------------------------------------------------
 
-    def _pool(self, req: PoolRequest) -> HostdevNetwork | None:
+    def _pool(self, req: PoolRequest) -> Network | None:
         """The active pool *req* names; None for a network that is not a pool here (a
         non-teamed interface is left to the command builder).
 
@@ -229,7 +229,7 @@ class SriovHost:
             raise NoNetworkError(f"no network with matching name '{req.network}'")
         return None
 
-    def _allocate(self, live: Domain, pools: Sequence[tuple[PoolRequest, HostdevNetwork]],
+    def _allocate(self, live: Domain, pools: Sequence[tuple[PoolRequest, Network]],
                   fixed: Sequence[Assignment]) -> tuple[Domain, list[Assignment]]:
         """A free VF for each pool interface: claimed by nobody, not fixed elsewhere in
         this domain, present on the host; first in pool order.
@@ -240,17 +240,18 @@ class SriovHost:
         original = live
         allocated = []
         for req, net in pools:
-            vf = next((a for a in net.addresses if a not in taken and self.sysfs.exists(a)),
+            pool = net.hostdev
+            vf = next((a for a in pool.addresses if a not in taken and self.sysfs.exists(a)),
                       None)
             if vf is None:
                 raise HostError(f"network '{net.name}' requires exclusive access to "
                                 "interfaces, but none are available")
             taken.add(vf)
-            allocated.append(pool_assignment(original, req, vf, net.managed, net.name,
+            allocated.append(pool_assignment(original, req, vf, pool.managed, net.name,
                                              net.vlan))
             iface = original.devices.interfaces[req.index]
             live = with_interface(live, req.index,
-                                  pool_interface(iface, vf, net.managed, net.vlan))
+                                  pool_interface(iface, vf, pool.managed, net.vlan))
         return live, allocated
 
     def _apply(self, domain: str, assignments: Sequence[Assignment],

@@ -23,7 +23,7 @@ from typing import BinaryIO, cast
 
 from lxml import etree
 
-from pyvirt.domain.xml.grammar import element_name, grammar, position
+from pyvirt.domain.xml.grammar import DEFAULT_WORDING, Wording, element_name, grammar, position
 from pyvirt.errors import SchemaError, SystemCallError, XmlSyntaxError
 
 MAX_XML_BYTES = 10 * 1024 * 1024
@@ -84,13 +84,15 @@ def _parse(raw: bytes, *, utf8: bool, source: str) -> _Element:
     return root
 
 
-def load_xml(data: bytes | str, *, schema: str = "domain", source: str = "") -> _Element:
+def load_xml(data: bytes | str, *, schema: str = "domain", source: str = "",
+             wording: Wording = DEFAULT_WORDING) -> _Element:
     """Parse untrusted XML with a hardened parser and validate it against ``schema``.
 
     :param data: the document; bytes honour the XML declaration, str is taken as text.
-    :param schema: ``"domain"`` or ``"device"`` (a single hot-plug device).
+    :param schema: ``"domain"``, ``"device"`` (a single hot-plug device) or ``"network"``.
     :param source: where the document came from; used as lxml's base URL only (messages
         stay path-free so that golden error files are stable).
+    :param wording: how a schema failure names an attribute or element it does not have.
     :returns: the root element, with comments and PIs removed outside ``<metadata>``.
     :raises XmlSyntaxError: too large, empty, not well-formed, too deep, has a DOCTYPE, or
         too many nodes.
@@ -101,7 +103,7 @@ def load_xml(data: bytes | str, *, schema: str = "domain", source: str = "") -> 
     outside = itertools.chain.from_iterable(n.iter() for n in root if n.tag != "metadata")
     if next(itertools.islice(outside, MAX_XML_NODES, None), None) is not None:
         raise XmlSyntaxError(f"document has more than {MAX_XML_NODES} nodes outside <metadata>")
-    _validate(root, schema)
+    _validate(root, schema, wording)
     _drop_comments(root)
     return root
 
@@ -131,7 +133,7 @@ def parse_xml(data: bytes | str, *, source: str = "") -> _Element:
     return root
 
 
-def _validate(root: _Element, schema: str) -> None:
+def _validate(root: _Element, schema: str, wording: Wording) -> None:
     rules = grammar(schema)
     rule = rules.roots.get(root.tag)
     if rule is None:
@@ -141,7 +143,7 @@ def _validate(root: _Element, schema: str) -> None:
         raise SchemaError(f"expected {expected}, found {found}")
     if rules.relaxng.validate(_without_metadata(root)):
         return
-    problem = rules.explain(root, rule)
+    problem = rules.explain(root, rule, wording)
     if problem is None:  # a rule the explainer does not model: fall back on lxml's log
         entry = next((e for e in rules.relaxng.error_log if e.line > 0), None)
         problem = " ".join(entry.message.split()) + f" (line {entry.line})" if entry else "invalid"

@@ -51,6 +51,19 @@ class _Child:
 _Branch = tuple[frozenset[str], frozenset[str]]  # (child names, required child names)
 
 
+@dataclass(frozen=True)
+class Wording:
+    """How an explanation names an item the schema does not have: ``{name}`` is the
+    attribute or element, ``{parent}`` the element holding it (``<forward>``). A kind of
+    document may keep its own words (a network's "only hostdev networks are")."""
+
+    attribute: str = "unsupported attribute '{name}' on {parent}"
+    element: str = "unsupported element <{name}> in {parent}"
+
+
+DEFAULT_WORDING = Wording()
+
+
 @dataclass
 class _Shape:
     """One RelaxNG element pattern, flattened. ``children`` key ``*`` means any name."""
@@ -136,7 +149,8 @@ class _Grammar:
         if not multiple and any(names for names, _ in branches):
             shape.choices.append((required, tuple(branches)))
 
-    def explain(self, el: _Element, child: _Child) -> str | None:
+    def explain(self, el: _Element, child: _Child,
+                wording: Wording = DEFAULT_WORDING) -> str | None:
         """The first reason ``el`` does not match ``child.pattern``, or None if none is found."""
         shape = self._shapes[child.pattern]
         if shape.any_attribute and "*" in shape.children:
@@ -144,7 +158,8 @@ class _Grammar:
         here, at = f"<{element_name(el)}>", position(el)
         for attr in el.attrib:
             if attr not in shape.attributes and not shape.any_attribute:
-                return f"unsupported attribute '{_attr_name(el, str(attr))}' on {here}{at}"
+                name = _attr_name(el, str(attr))
+                return wording.attribute.format(name=name, parent=here) + at
         for attr, required in shape.attributes.items():
             if required and attr not in el.attrib:
                 return f"missing required attribute '{attr}' on {here}{at}"
@@ -159,7 +174,8 @@ class _Grammar:
         seen: set[str] = set()
         for kid, rule in kids:
             if rule is None:
-                return f"unsupported element <{element_name(kid)}> in {here}{position(kid)}"
+                return (wording.element.format(name=element_name(kid), parent=here)
+                        + position(kid))
             if kid.tag in seen and not rule.multiple:
                 return (f"element <{element_name(kid)}> may appear only once in "
                         f"{here}{position(kid)}")
@@ -172,7 +188,7 @@ class _Grammar:
             if problem:
                 return f"{problem} in {here}{at}"
         for kid, rule in kids:
-            problem = self.explain(kid, cast(_Child, rule))
+            problem = self.explain(kid, cast(_Child, rule), wording)
             if problem:
                 return problem
         return None
