@@ -10,7 +10,7 @@ chosen one would read is refused instead of silently dropped.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -31,6 +31,23 @@ class Plan:
     cls: type
     fields: tuple[tuple[str, Spec, bool], ...]
     paths: frozenset[str]  # every leaf path the class reads, for the union checks
+    common: frozenset[str] = frozenset()  # the paths of its fields that are no union
+    # (field name, passed to __init__, first element it reads or None, read even when that
+    # element is absent (to report it), reader), for every field but the unions
+    readers: tuple[tuple[str, bool, str | None, bool,
+                         Callable[[Element, set[str]], Any]], ...] = ()
+    unions: tuple[tuple[str, Union], ...] = ()
+
+
+_SPLITS: dict[str, tuple[tuple[str, ...], str | None]] = {}
+_FOREIGN: dict[tuple[int, type], tuple[str, ...]] = {}
+
+
+def _split(path: str) -> tuple[tuple[str, ...], str | None]:
+    found = _SPLITS.get(path)
+    if found is None:
+        found = _SPLITS[path] = split(path)
+    return found
 
 
 _PLANS: dict[type, Plan] = {}
@@ -45,7 +62,12 @@ def plan(cls: type) -> Plan:
             spec = spec_of(f.metadata)
             if spec is not None:
                 items.append((f.name, spec, f.init))
-        found = _PLANS[cls] = Plan(cls, tuple(items), frozenset(_paths(items)))
+        common = frozenset(s.path for _n, s, _i in items if isinstance(s, Leaf | Flag | Child))
+        readers = tuple((n, i, _first(s), _strict(s), _reader(s)) for n, s, i in items
+                        if not isinstance(s, Union))
+        unions = tuple((n, s) for n, s, _i in items if isinstance(s, Union))
+        found = _PLANS[cls] = Plan(cls, tuple(items), frozenset(_paths(items)), common,
+                                   readers, unions)
     return found
 
 
@@ -62,21 +84,44 @@ def _paths(items: list[tuple[str, Spec, bool]]) -> Iterator[str]:
                 yield from plan(variant).paths
 
 
+def _first(spec: Spec) -> str | None:
+    """The child element a field reads from (None: the holding element itself)."""
+    if isinstance(spec, Leaf | Flag | Child):
+        elems = split(spec.path)[0]
+        return elems[0] if elems else None
+    return None
+
+
+def _strict(spec: Spec) -> bool:
+    if isinstance(spec, Leaf):
+        return spec.required or spec.missing is not None
+    return isinstance(spec, Child) and spec.required
+
+
+def _reader(spec: Spec) -> Callable[[Element, set[str]], Any]:
+    if isinstance(spec, Custom):
+        read = spec.read
+        return lambda el, _tags: read(el)
+    return lambda el, tags: _read(el, spec, tags)
+
+
 def _find(el: Element, elems: tuple[str, ...]) -> Element | None:
     return el.find("/".join(elems)) if elems else el
 
 
 def present(el: Element, path: str) -> Element | None:
     """The element holding ``path`` when the item is in the document, else None."""
-    elems, name = split(path)
+    elems, name = _split(path)
     node = _find(el, elems)
     if node is None or (name is not None and not node.get(name)):
         return None
     return node
 
 
-def _read_leaf(el: Element, spec: Leaf) -> Any:
-    elems, name = split(spec.path)
+def _read_leaf(el: Element, spec: Leaf, tags: set[str]) -> Any:
+    elems, name = _split(spec.path)
+    if elems and elems[0] not in tags and not (spec.missing or spec.required):
+        return () if spec.many else None
     if spec.many:
         parents = _find(el, elems[:-1])
         nodes = [] if parents is None else parents.findall(elems[-1])
@@ -110,17 +155,28 @@ def _variant(el: Element, spec: Union) -> type:
     return variant
 
 
-def _check_foreign(el: Element, spec: Union, chosen: type, own: frozenset[str]) -> None:
-    mine = plan(chosen).paths | own
-    for variant in spec.variants.values():
-        for path in sorted(plan(variant).paths - mine):
-            if any(path.startswith(f"{p}/") for p in own):
-                continue  # a common element the variant also writes into
-            node = present(el, path)
-            if node is not None:
-                raise ConfigUnsupportedError(
-                    f"'{path}' is not used by {el.tag} {spec.on[1:]} "
-                    f"'{el.get(spec.on[1:]) or spec.default}'{where(node)}")
+def _foreign(spec: Union, chosen: type, own: frozenset[str]) -> tuple[str, ...]:
+    """What the other variants of ``spec`` read and ``chosen`` (and the holder) do not."""
+    key = (id(spec), chosen)
+    found = _FOREIGN.get(key)
+    if found is None:
+        mine = plan(chosen).paths | own
+        others = {p for v in spec.variants.values() for p in plan(v).paths} - mine
+        found = _FOREIGN[key] = tuple(sorted(
+            p for p in others if not any(p.startswith(f"{o}/") for o in own)))
+    return found
+
+
+def _check_foreign(el: Element, spec: Union, chosen: type, own: frozenset[str],
+                   tags: set[str]) -> None:
+    for path in _foreign(spec, chosen, own):
+        if not path.startswith("@") and path.split("/", 1)[0] not in tags:
+            continue
+        node = present(el, path)
+        if node is not None:
+            raise ConfigUnsupportedError(
+                f"'{path}' is not used by {el.tag} {spec.on[1:]} "
+                f"'{el.get(spec.on[1:]) or spec.default}'{where(node)}")
 
 
 def _claims(chosen: type) -> frozenset[str]:
@@ -135,21 +191,16 @@ def parse(cls: type[T], el: Element) -> T:
     p = plan(cls)
     values: dict[str, Any] = {}
     claimed: frozenset[str] = frozenset()
-    for name, spec, _init in p.fields:  # unions first: a variant claims its elements
-        if isinstance(spec, Union):
-            chosen = _variant(el, spec)
-            common = frozenset(s.path for _n, s, _i in p.fields if isinstance(s, Leaf | Flag
-                                                                           | Child))
-            _check_foreign(el, spec, chosen, common)
-            values[name] = parse(chosen, el)
-            claimed |= _claims(chosen)
-    for name, spec, init in p.fields:
-        if isinstance(spec, Union):
+    tags = {c.tag for c in el if isinstance(c.tag, str)}
+    for name, spec in p.unions:  # unions first: a variant claims its elements
+        chosen = _variant(el, spec)
+        _check_foreign(el, spec, chosen, p.common, tags)
+        values[name] = parse(chosen, el)
+        claimed |= _claims(chosen)
+    for name, init, first, strict, read in p.readers:
+        if first is not None and (first in claimed or (first not in tags and not strict)):
             continue
-        if claimed and isinstance(spec, Leaf | Flag | Child) \
-                and spec.path.split("/")[0] in claimed:
-            continue
-        value = _read(el, spec)
+        value = read(el, tags)
         if init and value is not None:
             values[name] = value
     obj = cls(**values)
@@ -159,16 +210,21 @@ def parse(cls: type[T], el: Element) -> T:
     return obj
 
 
-def _read(el: Element, spec: Spec) -> Any:
+def _read(el: Element, spec: Spec, tags: set[str]) -> Any:
     if isinstance(spec, Leaf):
-        return _read_leaf(el, spec)
-    if isinstance(spec, Flag):
-        return True if el.find(spec.path) is not None else None
+        return _read_leaf(el, spec, tags)
     if isinstance(spec, Custom):
         return spec.read(el)
+    assert not isinstance(spec, Union)  # parse() reads unions first
+    elems, _ = _split(spec.path)
+    if elems[0] not in tags:
+        if isinstance(spec, Child) and spec.required:
+            raise ParseError(f"missing <{spec.path}> in <{el.tag}>{where(el)}")
+        return () if isinstance(spec, Child) and spec.many else None
+    if isinstance(spec, Flag):
+        return True if el.find(spec.path) is not None else None
     assert isinstance(spec, Child)
     if spec.many:
-        elems, _ = split(spec.path)
         parent = _find(el, elems[:-1])
         nodes = [] if parent is None else parent.findall(elems[-1])
         return tuple(_read_child(n, spec.target) for n in nodes)
@@ -209,29 +265,61 @@ def _new(el: Element, elems: tuple[str, ...]) -> Element:
     return etree.SubElement(_ensure(el, elems[:-1]), elems[-1])
 
 
+Writer = Callable[[Element, Any, Any], None]  # (holding element, object, field value)
+_WRITERS: dict[type, tuple[tuple[str, bool, Writer], ...]] = {}
+
+
+def _writers(cls: type) -> tuple[tuple[str, bool, Writer], ...]:
+    """(field name, written even when None, writer) per field, made once per class."""
+    found = _WRITERS.get(cls)
+    if found is None:
+        found = _WRITERS[cls] = tuple(
+            (name, isinstance(spec, Custom), _writer(spec))
+            for name, spec, _init in plan(cls).fields)
+    return found
+
+
+def _writer(spec: Spec) -> Writer:
+    if isinstance(spec, Custom):
+        custom_write = spec.write
+        return lambda el, obj, _value: custom_write(el, obj)
+    if isinstance(spec, Leaf):
+        leaf = spec
+        return lambda el, _obj, value: _write_leaf(el, leaf, value)
+    if isinstance(spec, Union):
+        return lambda el, _obj, value: write(el, value)
+    elems, _ = split(spec.path)
+    flag, many = isinstance(spec, Flag), isinstance(spec, Child) and spec.many
+
+    def write_child(el: Element, _obj: Any, value: Any) -> None:
+        if flag:
+            if value:
+                _ensure(el, elems)
+        elif many:
+            for item in value:
+                write(_new(el, elems), item)
+        else:
+            write(_new(el, elems), value)
+    return write_child
+
+
 def write(el: Element, obj: object) -> None:
     """Write every declared field of ``obj`` into ``el``, in declaration order."""
-    for name, spec, _init in plan(type(obj)).fields:
+    for name, always, writer in _writers(type(obj)):
         value = getattr(obj, name)
-        if isinstance(spec, Custom):
-            spec.write(el, obj)
-        elif isinstance(spec, Flag):
-            if value:
-                _ensure(el, split(spec.path)[0])
-        elif value is None:
-            continue
-        elif isinstance(spec, Leaf):
-            _write_leaf(el, spec, value)
-        elif isinstance(spec, Union):
-            write(el, value)
-        else:
-            elems, _ = split(spec.path)
-            for item in (value if spec.many else (value,)):
-                write(_new(el, elems), item)
+        if value is not None or always:
+            writer(el, obj, value)
 
 
 def _write_leaf(el: Element, spec: Leaf, value: Any) -> None:
-    elems, name = split(spec.path)
+    elems, name = _split(spec.path)
+    if not spec.many and not elems:
+        text = spec.codec.encode(value)
+        if name is None:
+            el.text = text
+        else:
+            el.set(name, text)
+        return
     for item in (value if spec.many else (value,)):
         node = _new(el, elems) if spec.many else _ensure(el, elems)
         text = spec.codec.encode(item)
