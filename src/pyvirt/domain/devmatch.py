@@ -21,7 +21,6 @@ from pyvirt.domain.model import (
     Domain,
     Hostdev,
     Interface,
-    InterfaceType,
     PciHostdev,
     PersistentTeaming,
     TransientTeaming,

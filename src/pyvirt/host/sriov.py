@@ -146,7 +146,7 @@ class SriovHost:
     def release_device(self, live: Domain, dev: Interface | Hostdev) -> None:
         """Hot-unplug: give back what *dev* of *live*'s domain held. Never raises."""
         addr = dev.source if isinstance(dev, PciHostdev) else \
-            dev.source_address if isinstance(dev, Interface) else None
+            dev.vf if isinstance(dev, Interface) else None
         if addr is None or not self.state.has_records():
             return
         try:
