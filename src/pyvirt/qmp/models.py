@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from pyvirt.errors import MonitorError
 
-# what ``query-machines`` answers is part of a binary's capabilities: the type lives
-# there, and is offered here too, beside its parser
-from pyvirt.qemu.caps import MachineInfo as MachineInfo
+if TYPE_CHECKING:  # what ``query-machines`` answers is part of a binary's capabilities
+    from pyvirt.qemu.caps import MachineInfo
 
 _T = TypeVar("_T")
 
@@ -91,6 +90,8 @@ def parse_machines(reply: object) -> tuple[MachineInfo, ...]:
 
     :raises MonitorError: on an unexpected shape.
     """
+    from pyvirt.qemu.caps import MachineInfo  # only a probe asks: not on a quick path
+
     what = "query-machines"
     machines = []
     for item in _as_list(reply, what):

@@ -17,6 +17,7 @@ import contextlib
 import os
 from collections.abc import AsyncIterator, Callable, Mapping
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from qemu.qmp import (
     ConnectError,
@@ -32,7 +33,6 @@ from pyvirt.errors import CommandFailedError, MonitorError
 from pyvirt.qmp.events import Event, parse_event
 from pyvirt.qmp.models import (
     KvmInfo,
-    MachineInfo,
     MigrationInfo,
     QemuVersion,
     RunStatus,
@@ -46,6 +46,9 @@ from pyvirt.qmp.models import (
     parse_virtio_guest_features,
 )
 from pyvirt.qmp.unixpath import connectable_path
+
+if TYPE_CHECKING:
+    from pyvirt.qemu.caps import MachineInfo
 
 # QEMU creates its socket a few tens of ms after spawn; start polling fast, then back off
 # so a slow start does not cost a busy loop.
