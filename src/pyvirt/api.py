@@ -41,6 +41,7 @@ from pyvirt.errors import VIR_FROM_QEMU as VIR_FROM_QEMU
 from pyvirt.errors import VIR_FROM_RPC as VIR_FROM_RPC
 from pyvirt.errors import NoDomainError
 from pyvirt.runtime.state import DomainState
+from pyvirt.service import lifecycle
 from pyvirt.service.context import Context
 from pyvirt.service.devices import (
     AFFECT_CONFIG,
@@ -91,17 +92,18 @@ class virDomain:
 
     @_translated
     def create(self) -> int:
-        self._svc.start(self._name)
+        lifecycle.start(self._svc.ctx, self._name, svc=self._svc)
         return 0
 
     @_translated
     def createWithFlags(self, flags: int = 0) -> int:
-        self._svc.start(self._name, paused=bool(flags & VIR_DOMAIN_START_PAUSED))
+        lifecycle.start(self._svc.ctx, self._name, paused=bool(flags & VIR_DOMAIN_START_PAUSED),
+                        svc=self._svc)
         return 0
 
     @_translated
     def destroy(self) -> int:
-        self._svc.destroy(self._name)
+        lifecycle.destroy(self._svc.ctx, self._name, svc=self._svc)
         return 0
 
     @_translated

@@ -45,6 +45,7 @@ from pyvirt.runtime.launch import (
     save_plan,
 )
 from pyvirt.runtime.status import RunDir, RuntimeStatus
+from pyvirt.service import lifecycle
 from pyvirt.service.config import config_path, load_config
 from pyvirt.service.context import Context
 from pyvirt.service.domains import DomainService
@@ -325,7 +326,8 @@ def test_the_second_start_replays_the_first(env: Env) -> None:
     assert (env.plan().stat().st_ino, env.plan().stat().st_mtime_ns) == \
         (plan_stat.st_ino, plan_stat.st_mtime_ns)  # a replay writes no plan
     env.svc().destroy("g")
-    assert env.svc().start("g") == first  # the service's start takes the same way
+    assert lifecycle.start(Context.open(env.uri), "g") == "g"  # the front door: the plan
+    assert env.svc().runtime.live_domain("g") == first
     assert len(env.calls.spawned) == 3 and env.plan().stat().st_ino == plan_stat.st_ino
 
 
@@ -673,7 +675,8 @@ def test_a_held_lock_fails_the_quick_start_like_the_full_one(
         with pytest.raises(LockTimeoutError) as quick:
             planned.quick()
         with pytest.raises(LockTimeoutError) as service:
-            planned.svc().start("g")  # the service tries the plan first: same error
+            # the front door tries the plan first: the same error
+            lifecycle.start(Context.open(planned.uri), "g")
         planned.plan().unlink()
         with pytest.raises(LockTimeoutError) as full:
             planned.svc().start("g")

@@ -25,6 +25,7 @@ from click.testing import CliRunner, Result
 
 import pyvirt.cli.domcmds  # registers the commands (main.py imports them lazily)
 import pyvirt.qmp.monitor
+from pyvirt.api import virConnect, virDomain
 from pyvirt.cli.main import cli
 from pyvirt.errors import OperationInvalidError, PyvirtError
 from pyvirt.host.netstate import Claim, HostState
@@ -34,7 +35,8 @@ from pyvirt.runtime.domain import Runtime
 from pyvirt.runtime.quickstop import quick_destroy
 from pyvirt.runtime.state import DomainState, Reason, StateInfo
 from pyvirt.runtime.status import RunDir, RuntimeStatus
-from pyvirt.service import domains as service_domains
+from pyvirt.service import lifecycle
+from pyvirt.service.context import Context
 from pyvirt.service.domains import DomainService
 from pyvirt.store import locks
 from pyvirt.store.locks import DomainLock, LockTimeoutError
@@ -226,18 +228,37 @@ def test_the_quick_path_leaves_what_the_full_path_leaves(
     full_proc = qemu(running)
     assert full_proc is not quick_proc
     with monkeypatch.context() as m:  # the full path only
-        m.setattr(service_domains, "quick_destroy", lambda *a: pytest.fail("quick path"))
-        assert running.svc().destroy("g", try_records=False) == "g"
+        m.setattr(quickstop, "quick_destroy", lambda *a: pytest.fail("quick path"))
+        assert running.svc().destroy("g") == "g"
     assert_destroyed(running, full_proc)
     assert contents(running) == after_quick
 
 
-def test_the_service_takes_the_quick_path_first(running: Env,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_front_door_takes_the_quick_path_first(running: Env,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     proc = qemu(running)
     with full_path_forbidden(monkeypatch) as reached:
-        assert running.svc().destroy("g") == "g"
+        assert lifecycle.destroy(Context.open(running.uri), "g") == "g"
     assert reached == []
+    assert_destroyed(running, proc)
+
+
+def test_the_api_takes_the_quick_path(running: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    proc = qemu(running)
+    conn = virConnect(running.uri)
+    with full_path_forbidden(monkeypatch) as reached, monkeypatch.context() as m:
+        m.setattr(DomainService, "destroy",
+                  lambda *a, **k: pytest.fail("the service's destroy was used"))
+        assert virDomain(conn, "g", "").destroy() == 0
+    assert reached == []
+    assert_destroyed(running, proc)
+
+
+def test_the_api_destroys_on_the_full_path_when_the_records_decline(running: Env) -> None:
+    running.calls.fail_connect = True  # a busy monitor: quick_destroy declines
+    proc = qemu(running)
+    declines(running)
+    assert virDomain(virConnect(running.uri), "g", "").destroy() == 0
     assert_destroyed(running, proc)
 
 
@@ -573,9 +594,10 @@ def test_a_held_lock_fails_the_quick_destroy_like_the_full_one(
         with pytest.raises(LockTimeoutError) as quick:
             quick_destroy(running.root, "g")
         with pytest.raises(LockTimeoutError) as service:
-            running.svc().destroy("g")  # tries the records first: the same error
+            # the front door tries the records first: the same error
+            lifecycle.destroy(Context.open(running.uri), "g")
         with pytest.raises(LockTimeoutError) as full:
-            running.svc().destroy("g", try_records=False)
+            running.svc().destroy("g")
         cli_result = destroy_cli(running)
         assert tree(running) == before
         assert alive(proc)

@@ -75,15 +75,10 @@ def dumpxml(ctx: click.Context, domain: str, inactive: bool) -> None:
 @reports_errors
 def start(ctx: click.Context, domain: str, paused: bool) -> None:
     """Start a defined domain."""
-    from pyvirt.runtime.launch import quick_start
-    from pyvirt.service.config import load_config
+    from pyvirt.service import lifecycle
 
-    root = connection(ctx).root
-    if quick_start(root, domain, paused, lambda: load_config(root).qemu_user):  # plan holds
-        click.echo(f"Domain '{domain}' started")
-        return
-    live = service(ctx).start(domain, paused, try_plan=False)
-    click.echo(f"Domain '{live.name}' started")
+    name = lifecycle.start(connection(ctx), domain, paused)
+    click.echo(f"Domain '{name}' started")
 
 
 @cli.command()
@@ -104,12 +99,9 @@ def shutdown(ctx: click.Context, domain: str, timeout: float) -> None:
 @reports_errors
 def destroy(ctx: click.Context, domain: str) -> None:
     """Stop a domain at once (like pulling the plug)."""
-    from pyvirt.runtime.quickstop import quick_destroy
+    from pyvirt.service import lifecycle
 
-    if quick_destroy(connection(ctx).root, domain):  # the common case, from its records
-        click.echo(f"Domain '{domain}' destroyed")
-        return
-    name = service(ctx).destroy(domain, try_records=False)
+    name = lifecycle.destroy(connection(ctx), domain)
     click.echo(f"Domain '{name}' destroyed")
 
 

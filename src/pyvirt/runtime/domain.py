@@ -7,11 +7,12 @@ killed half-way through ``start``) is reconciled by the next command that looks.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
 from pyvirt.domain.io import domain_from_xml, domain_to_xml
-from pyvirt.domain.model import Domain, InterfaceType, LinkState
+from pyvirt.domain.model import Domain, Graphics, InterfaceType, LinkState
 from pyvirt.errors import (
     LockTimeoutError,
     OperationFailedError,
@@ -162,8 +163,9 @@ class Runtime:
                     incoming: str | None = None) -> Domain:
         """Launch QEMU for *domain* (lock held by the caller) and return the live domain.
 
-        A plain start of a domain without host devices leaves a launch plan behind, so the
-        next start of the same definition can skip all this (see runtime/launch.py).
+        A plain start of a domain that holds no host resources (:func:`plan_eligible`)
+        leaves a launch plan behind, so the next start of the same definition can skip
+        all this (see runtime/launch.py).
 
         :raises ProcessError: with QEMU's own last words when it does not come up.
         """
@@ -184,7 +186,7 @@ class Runtime:
             raise
         await bring_up(rd, status, launch, self.log_path(name), paused, incoming,
                        stop=lambda: self.stopped(name, Reason.FAILED, status.process))
-        if incoming is None and not _uses_host_devices(live):
+        if incoming is None and plan_eligible(live):
             key = plan_key(self.root, launch.definition_xml, caps.binary,
                            CapsCache(self.root.caps_dir).entry_path(caps.binary),
                            self.qemu_user)
@@ -244,9 +246,36 @@ class Runtime:
             return await failover_status(mon, live)
 
 
-def _uses_host_devices(live: Domain) -> bool:
-    """Whether starting *live* involves the host's devices (what a launch plan cannot
-    replay): PCI/USB host devices, hostdev interfaces, pool (network) interfaces."""
-    return bool(live.devices.hostdevs) or any(
-        nic.type in (InterfaceType.HOSTDEV, InterfaceType.NETWORK)
-        for nic in live.devices.interfaces)
+#: ``<devices>`` kinds known to hold nothing on the host that pyvirt makes or claims for
+#: the guest (files and block devices a definition names are the admin's). Any other kind,
+#: including one the model gains later, keeps a domain from having a launch plan until it
+#: is judged host-free and listed here; ``interfaces`` and ``graphics`` are judged per item.
+HOST_FREE_DEVICE_KINDS = frozenset({"emulator", "disks", "controllers", "serials", "consoles",
+                                    "inputs", "audios", "videos", "memballoon", "rngs"})
+#: NIC types known to need nothing on the host: user-mode networking lives in QEMU. Every
+#: other type (bridge, network, direct, ethernet, hostdev, vhostuser, and any type added
+#: later) needs a tap, macvtap, VF or socket that the host hooks set up and give back.
+HOST_FREE_NIC_TYPES = frozenset({InterfaceType.USER})
+
+
+def plan_eligible(live: Domain) -> bool:
+    """Whether a launch plan may replay the start of *live*: only when starting it claims
+    nothing on the host (a whitelist: anything not known to be host-free is not), since
+    a plan replays the command line without the host hooks. See docs/architecture.md,
+    "Launch plans and host resources"."""
+    devices = live.devices
+    for spec in dataclasses.fields(devices):
+        kind, value = spec.name, getattr(devices, spec.name)
+        if not value or kind in HOST_FREE_DEVICE_KINDS:
+            continue
+        if kind == "interfaces" and all(nic.type in HOST_FREE_NIC_TYPES for nic in value):
+            continue
+        if kind == "graphics" and all(_fixed_port(g) for g in value):
+            continue
+        return False
+    return True
+
+
+def _fixed_port(graphics: Graphics) -> bool:
+    """A VNC display on a port the definition fixes (autoport would reserve one)."""
+    return graphics.port is not None and graphics.port >= 0 and not graphics.autoport

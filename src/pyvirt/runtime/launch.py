@@ -8,8 +8,10 @@ the emulator binary and its capability record, pyvirt's own code, the state root
 ``qemu_user``. :func:`quick_start` checks the key, spawns QEMU, and only then imports the
 QMP client, while QEMU initialises: ``pyvirt start`` then costs little more than QEMU's own
 start-up. Any doubt (no plan, any key part changed, a run directory with something in
-it, host devices, host records to reconcile) leaves the start to the full path, which
-writes a fresh plan.
+it, host records to reconcile) leaves the start to the full path, which writes a fresh
+plan. Only a domain that holds no host resources gets a plan at all
+(:func:`pyvirt.runtime.domain.plan_eligible`, a whitelist): a plan replays the command
+line, not the host hooks.
 
 This module does no XML work and imports neither the model nor asyncio.
 """

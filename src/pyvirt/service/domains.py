@@ -18,10 +18,8 @@ from pyvirt.errors import (
 )
 from pyvirt.qemu.define import emulator_of, prepare_definition
 from pyvirt.runtime.failover import PairStatus
-from pyvirt.runtime.launch import forget_plan, quick_start
-from pyvirt.runtime.quickstop import quick_destroy
+from pyvirt.runtime.launch import forget_plan
 from pyvirt.runtime.state import DomainState, StateInfo
-from pyvirt.service.config import load_config
 from pyvirt.service.context import Context
 from pyvirt.store.domains import DomainStore
 
@@ -203,22 +201,20 @@ class DomainService:
 
     # --- lifecycle --------------------------------------------------------------------
 
-    def start(self, ref: str, paused: bool = False, try_plan: bool = True) -> Domain:
-        """*try_plan* False: the caller has just tried :func:`quick_start` itself."""
-        if try_plan and quick_start(self.ctx.root, ref, paused,  # its plan still holds
-                                    lambda: load_config(self.ctx.root).qemu_user):
-            # (stopped again meanwhile by another command: it did start, though)
-            return self.runtime.live_domain(ref) or self.store.load(ref)
+    def start(self, ref: str, paused: bool = False) -> Domain:
+        """Start *ref* on the full path (which leaves a launch plan for the next start
+        when the domain may have one); the live domain. Callers go through
+        :func:`pyvirt.service.lifecycle.start`, which tries the plan first."""
         domain = self.lookup(ref)
         with self.runtime.lock(domain.name, "start"):
             domain = self.store.load(domain.name)
             caps = self.ctx.caps_for(emulator_of(domain))
             return asyncio.run(self.runtime.start(domain, caps, paused=paused))
 
-    def destroy(self, ref: str, try_records: bool = True) -> str:
-        """*try_records* False: the caller has just tried :func:`quick_destroy` itself."""
-        if try_records and quick_destroy(self.ctx.root, ref):  # the common case
-            return ref
+    def destroy(self, ref: str) -> str:
+        """Stop *ref* at once on the full path (observe, reconcile, kill, give host
+        resources back); its name. Callers go through
+        :func:`pyvirt.service.lifecycle.destroy`, which tries the records first."""
         name = self.lookup(ref).name
         with self.runtime.lock(name, "destroy"):
             asyncio.run(self.runtime.destroy(name))
