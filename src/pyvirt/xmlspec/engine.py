@@ -18,6 +18,7 @@ from lxml import etree
 
 from pyvirt.errors import ConfigUnsupportedError, ParseError
 from pyvirt.xmlspec.codecs import where
+from pyvirt.xmlspec.compiled import Parser, compile_reader, compile_writer
 from pyvirt.xmlspec.fields import Child, Custom, Flag, Leaf, Spec, Union, spec_of, split
 
 T = TypeVar("T")
@@ -102,7 +103,33 @@ def _reader(spec: Spec) -> Callable[[Element, set[str]], Any]:
     if isinstance(spec, Custom):
         read = spec.read
         return lambda el, _tags: read(el)
+    if isinstance(spec, Leaf) and not (spec.many or spec.required or spec.missing):
+        fast = _leaf_reader(spec)
+        if fast is not None:
+            return fast
     return lambda el, tags: _read(el, spec, tags)
+
+
+def _leaf_reader(spec: Leaf) -> Callable[[Element, set[str]], Any] | None:
+    """An optional leaf's reader, specialised for an attribute of the element itself or of
+    one child (most items); None for the rest."""
+    elems, name = split(spec.path)
+    decode, strip = spec.codec.decode, spec.codec.strip
+    if len(elems) > 1 or (name is None and not strip):
+        return None
+    tag = elems[0] if elems else None
+
+    def read(el: Element, _tags: set[str]) -> Any:
+        node = el if tag is None else el.find(tag)
+        if node is None:
+            return None
+        raw = node.get(name) if name is not None else node.text
+        if raw and strip:
+            raw = raw.strip()
+        if not raw:
+            return None
+        return decode(raw, f"{node.tag}/@{name}" if name is not None else str(node.tag), node)
+    return read
 
 
 def _find(el: Element, elems: tuple[str, ...]) -> Element | None:
@@ -183,6 +210,9 @@ def _claims(chosen: type) -> frozenset[str]:
     return frozenset(p.split("/")[0] for p in plan(chosen).paths if not p.startswith("@"))
 
 
+_PARSERS: dict[type, Parser] = {}
+
+
 def parse(cls: type[T], el: Element) -> T:
     """Build ``cls`` from ``el``.
 
@@ -197,12 +227,10 @@ def parse(cls: type[T], el: Element) -> T:
         _check_foreign(el, spec, chosen, p.common, tags)
         values[name] = parse(chosen, el)
         claimed |= _claims(chosen)
-    for name, init, first, strict, read in p.readers:
-        if first is not None and (first in claimed or (first not in tags and not strict)):
-            continue
-        value = read(el, tags)
-        if init and value is not None:
-            values[name] = value
+    parser = _PARSERS.get(cls)
+    if parser is None:
+        parser = _PARSERS[cls] = compile_reader(p.readers)
+    parser(el, tags, claimed, values)
     obj = cls(**values)
     check = getattr(cls, "xml_check", None)
     if check is not None:  # a rule across fields, with the element for its line
@@ -284,8 +312,7 @@ def _writer(spec: Spec) -> Writer:
         custom_write = spec.write
         return lambda el, obj, _value: custom_write(el, obj)
     if isinstance(spec, Leaf):
-        leaf = spec
-        return lambda el, _obj, value: _write_leaf(el, leaf, value)
+        return _leaf_writer(spec)
     if isinstance(spec, Union):
         return lambda el, _obj, value: write(el, value)
     elems, _ = split(spec.path)
@@ -303,12 +330,46 @@ def _writer(spec: Spec) -> Writer:
     return write_child
 
 
+_FORMATTERS: dict[type, Callable[[Element, Any], None]] = {}
+
+
 def write(el: Element, obj: object) -> None:
-    """Write every declared field of ``obj`` into ``el``, in declaration order."""
+    """Write every declared field of ``obj`` into ``el``, in declaration order (by the
+    class's compiled formatter, :mod:`pyvirt.xmlspec.compiled`)."""
+    cls = type(obj)
+    formatter = _FORMATTERS.get(cls)
+    if formatter is None:
+        formatter = _FORMATTERS[cls] = compile_writer(plan(cls).fields, write, _write_leaf,
+                                                      _ensure)
+    formatter(el, obj)
+
+
+def write_slowly(el: Element, obj: object) -> None:
+    """:func:`write` by interpretation of the declarations (the reference the compiled
+    formatters are tested against)."""
     for name, always, writer in _writers(type(obj)):
         value = getattr(obj, name)
         if value is not None or always:
             writer(el, obj, value)
+
+
+def _leaf_writer(spec: Leaf) -> Writer:
+    """The writer of one leaf, specialised for where it lives (the common cases: an
+    attribute of the element itself, or of one child)."""
+    elems, name = split(spec.path)
+    encode = spec.codec.encode
+    if spec.many or name is None or len(elems) > 1:
+        return lambda el, _obj, value: _write_leaf(el, spec, value)
+    if not elems:
+        return lambda el, _obj, value: el.set(name, encode(value))
+    tag = elems[0]
+
+    def write_child_attribute(el: Element, _obj: Any, value: Any) -> None:
+        node = el.find(tag)
+        if node is None:
+            node = etree.SubElement(el, tag)
+        node.set(name, encode(value))
+    return write_child_attribute
 
 
 def _write_leaf(el: Element, spec: Leaf, value: Any) -> None:
