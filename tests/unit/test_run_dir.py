@@ -9,6 +9,7 @@ import os
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +101,14 @@ def test_a_pid_is_trusted_only_when_its_command_line_names_the_pidfile(
     assert rd.pidfile_process() is None  # dead
 
 
+def exec_seen(pid: int) -> None:
+    """Wait until process ``pid`` runs its own program (the sleeper's command line)."""
+    deadline = time.monotonic() + 10
+    while b"time.sleep(30)" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+        assert time.monotonic() < deadline, f"process {pid} never ran its program"
+        time.sleep(0.01)
+
+
 def test_a_qemu_that_has_not_written_its_pidfile_yet_is_found(tmp_path: Path) -> None:
     """A start killed right after spawning: QEMU runs, its pidfile is not there yet (or
     empty). Found by its ``-pidfile PATH`` arguments, so no second QEMU joins it."""
@@ -107,6 +116,8 @@ def test_a_qemu_that_has_not_written_its_pidfile_yet_is_found(tmp_path: Path) ->
     sleeper = [sys.executable, "-c", "import time; time.sleep(30)"]
     mentions = subprocess.Popen([*sleeper, str(rd.pidfile)])  # the path, not the option
     qemu = subprocess.Popen([*sleeper, "-pidfile", str(rd.pidfile)])
+    for proc in (mentions, qemu):  # Popen returns after fork: wait for the exec (a loaded
+        exec_seen(proc.pid)        # machine showed the parent's command line here)
     try:
         assert rd.pidfile_process() is None  # no qemu/ directory: nothing was started
         rd.create()
