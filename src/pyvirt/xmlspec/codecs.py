@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from lxml import etree
 
@@ -26,8 +25,7 @@ def where(el: Element | None) -> str:
     return f" (line {line})" if line else ""
 
 
-@dataclass(frozen=True)
-class Codec(Generic[T]):
+class Codec(NamedTuple, Generic[T]):
     """``decode(raw, what, el)`` reads; ``encode(value)`` writes. ``what`` names the item
     in messages (``mtu/@size``); ``el`` gives the line. ``strip`` and ``empty`` say how
     element text is read: stripped, and whether an empty value counts as absent.

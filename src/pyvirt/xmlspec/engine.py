@@ -211,6 +211,27 @@ def _claims(chosen: type) -> frozenset[str]:
 
 
 _PARSERS: dict[type, Parser] = {}
+_USES: dict[tuple[type, str], int] = {}
+# A one-shot command reads a document once: compiling costs more than it saves there.
+COMPILE_AFTER = 3
+
+
+def _worth_compiling(cls: type, what: str) -> bool:
+    """True from the COMPILE_AFTER-th use of ``cls`` for ``what`` on."""
+    uses = _USES.get((cls, what), 0) + 1
+    _USES[(cls, what)] = uses
+    return uses >= COMPILE_AFTER
+
+
+def _read_fields(p: Plan, el: Element, tags: set[str], claimed: frozenset[str],
+                 values: dict[str, Any]) -> None:
+    """What a compiled parser does, field by field (see ``compile_reader``)."""
+    for name, init, first, strict, read in p.readers:
+        if first is not None and (first in claimed or (first not in tags and not strict)):
+            continue
+        value = read(el, tags)
+        if init and value is not None:
+            values[name] = value
 
 
 def parse(cls: type[T], el: Element) -> T:
@@ -228,9 +249,12 @@ def parse(cls: type[T], el: Element) -> T:
         values[name] = parse(chosen, el)
         claimed |= _claims(chosen)
     parser = _PARSERS.get(cls)
-    if parser is None:
+    if parser is None and _worth_compiling(cls, "parse"):
         parser = _PARSERS[cls] = compile_reader(p.readers)
-    parser(el, tags, claimed, values)
+    if parser is None:
+        _read_fields(p, el, tags, claimed, values)
+    else:
+        parser(el, tags, claimed, values)
     obj = cls(**values)
     check = getattr(cls, "xml_check", None)
     if check is not None:  # a rule across fields, with the element for its line
@@ -339,6 +363,9 @@ def write(el: Element, obj: object) -> None:
     cls = type(obj)
     formatter = _FORMATTERS.get(cls)
     if formatter is None:
+        if not _worth_compiling(cls, "write"):
+            write_slowly(el, obj)
+            return
         formatter = _FORMATTERS[cls] = compile_writer(plan(cls).fields, write, _write_leaf,
                                                       _ensure)
     formatter(el, obj)

@@ -11,8 +11,9 @@ written where the first field that writes into it stands.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import MISSING, dataclass, field
-from typing import Any
+from dataclasses import MISSING, field
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from lxml import etree
 
@@ -30,8 +31,7 @@ def split(path: str) -> tuple[tuple[str, ...], str | None]:
     return tuple(parts), None
 
 
-@dataclass(frozen=True)
-class Leaf:
+class Leaf(NamedTuple):
     """A value stored as one attribute or one element's text.
 
     ``required``: present whenever the parent is (schema and parser). ``need``: required
@@ -46,15 +46,13 @@ class Leaf:
     many: bool = False
 
 
-@dataclass(frozen=True)
-class Flag:
+class Flag(NamedTuple):
     """``True`` when the (empty) element at ``path`` is present."""
 
     path: str
 
 
-@dataclass(frozen=True)
-class Union:
+class Union(NamedTuple):
     """One of several dataclasses, chosen by the attribute ``on`` (``@type``).
 
     As a field's own declaration the variants share the element of the class that holds
@@ -69,8 +67,7 @@ class Union:
     select: Callable[[Element], type] | None = None
 
 
-@dataclass(frozen=True)
-class Child:
+class Child(NamedTuple):
     """A nested dataclass (or a :class:`Union` of them) at element ``path``."""
 
     path: str
@@ -79,8 +76,7 @@ class Child:
     required: bool = False
 
 
-@dataclass(frozen=True)
-class Pattern:
+class Pattern(NamedTuple):
     """A child element in a custom item's grammar: ``body`` is RelaxNG content (in the
     RelaxNG namespace as default), e.g. ``<attribute name="name"/>``."""
 
@@ -90,17 +86,15 @@ class Pattern:
     multiple: bool = False
 
 
-@dataclass(frozen=True)
-class Shape:
+class Shape(NamedTuple):
     """A custom item's contribution to the grammar of the element that holds it."""
 
-    attributes: Mapping[str, bool] = field(default_factory=dict)  # name -> required
+    attributes: Mapping[str, bool] = MappingProxyType({})  # name -> required
     children: tuple[Pattern, ...] = ()
     text: bool = False
 
 
-@dataclass(frozen=True)
-class Custom:
+class Custom(NamedTuple):
     """The escape hatch: ``read(el)`` gets the holding element and returns the value (None
     when absent); ``write(el, obj)`` gets the holding element and the whole object;
     ``shape`` says what the item allows in the grammar."""
