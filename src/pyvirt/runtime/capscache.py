@@ -11,16 +11,26 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import logging
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pyvirt.errors import ProcessError, SystemCallError
 from pyvirt.qemu.caps import PROBED_DEVICES, QemuCaps, caps_from_obj, caps_to_obj
 from pyvirt.store.atomic import write_atomic
 
-_log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    import logging
+
+
+def _log() -> logging.Logger:
+    """This module's logger; logging is imported only when there is something to say (a
+    cache hit, the common case, says nothing)."""
+    import logging
+
+    return logging.getLogger(__name__)
+
 
 #: Probes a binary; :class:`CapsCache` takes one so tests can count or fake launches.
 Prober = Callable[[str], QemuCaps]
@@ -74,7 +84,7 @@ class CapsCache:
         try:
             self._write(entry, key, caps)
         except (OSError, SystemCallError) as err:
-            _log.warning("cannot write QEMU capabilities cache %s: %s", entry, err)
+            _log().warning("cannot write QEMU capabilities cache %s: %s", entry, err)
         return caps
 
     def _probe(self, binary: str) -> QemuCaps:
@@ -101,7 +111,7 @@ class CapsCache:
         except FileNotFoundError:
             return None
         except (OSError, ValueError) as err:  # corrupt or unreadable: probe again
-            _log.info("ignoring QEMU capabilities cache %s: %s", entry, err)
+            _log().info("ignoring QEMU capabilities cache %s: %s", entry, err)
             return None
 
     @staticmethod

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import tempfile
 from pathlib import Path
 
 from pyvirt.errors import SystemCallError
@@ -48,6 +47,8 @@ def write_atomic(path: Path, data: str | bytes, mode: int = 0o600) -> None:
     ensure_dir(path.parent)
     tmp_name = None
     try:
+        import tempfile  # only a write needs it: read-only commands skip its import
+
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
         with os.fdopen(fd, "wb") as out:
             os.fchmod(out.fileno(), mode)
