@@ -41,12 +41,17 @@ def compile_writer(fields: tuple[tuple[str, object, bool], ...],
             body.insert(0, f"    {var} = None")
         return var
 
+    customs = [False]  # has a custom item (which may add any child) been written yet?
+
     def ensure(tag: str, indent: str) -> str:
         var = child(tag)
         body.append(f"{indent}if {var} is None:")
-        body.append(f"{indent}    {var} = el.find({tag!r})")
-        body.append(f"{indent}    if {var} is None:")
-        body.append(f"{indent}        {var} = SubElement(el, {tag!r})")
+        if customs[0]:
+            body.append(f"{indent}    {var} = el.find({tag!r})")
+            body.append(f"{indent}    if {var} is None:")
+            body.append(f"{indent}        {var} = SubElement(el, {tag!r})")
+        else:  # only this function has written children so far: it knows them all
+            body.append(f"{indent}    {var} = SubElement(el, {tag!r})")
         return var
 
     for i, (name, spec, _init) in enumerate(fields):
@@ -55,6 +60,7 @@ def compile_writer(fields: tuple[tuple[str, object, bool], ...],
             ns[f"c{i}"] = spec.write
             body.append(f"    c{i}(el, obj)")
             kids.clear()  # a custom item may have added children: look them up again
+            customs[0] = True
             continue
         body.append(f"    v = {value}")
         if isinstance(spec, Flag):
@@ -66,7 +72,8 @@ def compile_writer(fields: tuple[tuple[str, object, bool], ...],
                 ns[f"f{i}"] = elems
                 body.append(f"        ensure_path(el, f{i})")
             continue
-        body.append("    if v is not None:")
+        many = isinstance(spec, Child) and spec.many  # an empty tuple makes no parent
+        body.append("    if v:" if many else "    if v is not None:")
         if isinstance(spec, Leaf):
             elems, attr = split(spec.path)
             ns[f"e{i}"] = spec.codec.encode

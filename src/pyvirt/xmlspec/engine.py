@@ -107,7 +107,21 @@ def _reader(spec: Spec) -> Callable[[Element, set[str]], Any]:
         fast = _leaf_reader(spec)
         if fast is not None:
             return fast
+    if isinstance(spec, Child) and not spec.required and "/" not in spec.path:
+        return _child_reader(spec)
     return lambda el, tags: _read(el, spec, tags)
+
+
+def _child_reader(spec: Child) -> Callable[[Element, set[str]], Any]:
+    """An optional child (or children) one level down, the common case."""
+    tag, target = spec.path, spec.target
+    if spec.many:
+        return lambda el, _tags: tuple(_read_child(n, target) for n in el.iterchildren(tag))
+
+    def read(el: Element, _tags: set[str]) -> Any:
+        node = el.find(tag)
+        return None if node is None else _read_child(node, target)
+    return read
 
 
 def _leaf_reader(spec: Leaf) -> Callable[[Element, set[str]], Any] | None:
@@ -118,6 +132,7 @@ def _leaf_reader(spec: Leaf) -> Callable[[Element, set[str]], Any] | None:
     if len(elems) > 1 or (name is None and not strip):
         return None
     tag = elems[0] if elems else None
+    what = None if tag is None else f"{tag}/@{name}" if name is not None else tag
 
     def read(el: Element, _tags: set[str]) -> Any:
         node = el if tag is None else el.find(tag)
@@ -128,7 +143,8 @@ def _leaf_reader(spec: Leaf) -> Callable[[Element, set[str]], Any] | None:
             raw = raw.strip()
         if not raw:
             return None
-        return decode(raw, f"{node.tag}/@{name}" if name is not None else str(node.tag), node)
+        return decode(raw, what or (f"{node.tag}/@{name}" if name is not None
+                                    else str(node.tag)), node)
     return read
 
 
@@ -206,8 +222,16 @@ def _check_foreign(el: Element, spec: Union, chosen: type, own: frozenset[str],
                 f"'{el.get(spec.on[1:]) or spec.default}'{where(node)}")
 
 
+_CLAIMS: dict[type, frozenset[str]] = {}
+
+
 def _claims(chosen: type) -> frozenset[str]:
-    return frozenset(p.split("/")[0] for p in plan(chosen).paths if not p.startswith("@"))
+    """The child elements a union variant reads (the holder's fields leave them alone)."""
+    found = _CLAIMS.get(chosen)
+    if found is None:
+        found = _CLAIMS[chosen] = frozenset(
+            p.split("/")[0] for p in plan(chosen).paths if not p.startswith("@"))
+    return found
 
 
 _PARSERS: dict[type, Parser] = {}
@@ -242,7 +266,7 @@ def parse(cls: type[T], el: Element) -> T:
     p = plan(cls)
     values: dict[str, Any] = {}
     claimed: frozenset[str] = frozenset()
-    tags = {c.tag for c in el if isinstance(c.tag, str)}
+    tags = {c.tag for c in el}  # (comments are gone: load_xml drops them)
     for name, spec in p.unions:  # unions first: a variant claims its elements
         chosen = _variant(el, spec)
         _check_foreign(el, spec, chosen, p.common, tags)
