@@ -2,7 +2,7 @@
 
 Every comparison runs in one go on this machine, alternating A and B, and reports
 medians and ratios. Sections (``--only`` picks some): start, migration, conversion,
-libvirt, scale, caps. ``--quick`` runs few repetitions (for trying the script out; its
+libvirt, scale, caps, xmlcore. ``--quick`` runs few repetitions (for trying the script out; its
 RESULTS.md says so). Where a target is missed, the report profiles the pyvirt command
 (``-X importtime`` and, when installed, pyinstrument) so the cause is in the file too.
 """
@@ -408,6 +408,28 @@ def throughput(uri: str, xml: Path, seconds: float = 2.0) -> dict[str, float]:
     return rates
 
 
+def bench_xmlcore(b: Bench) -> None:
+    """The declarative XML core (issue 17) against the hand-written pairs it replaced."""
+    import xmlcore
+
+    uri = b.uri("xc")
+    xml = b.xml("bx", b.work / "bx.serial")
+    pyvirt(uri, "validate", str(xml))  # warm the capability cache
+    section = Section(
+        "XML core against the hand-written parser it replaced",
+        f"A = this tree, B = pyvirt at {xmlcore.BASELINE} (the last hand-written "
+        "parse/format pairs), checked out as a git worktree and run on the same "
+        "interpreter, alternating. Command lines on the demo guest; in-process figures per "
+        "document over the baseline's golden inputs (best of 5 rounds).",
+        ("", "A: declarative", "B: hand-written", "A/B", ""))
+    try:
+        for what, ours, theirs, r in xmlcore.compare(b.work, uri, xml, b.runs):
+            section.rows.append(Row(what, ours, theirs, r, ""))
+    finally:
+        xmlcore.remove_baseline(b.work)
+    b.report.sections.append(section)
+
+
 # ------------------------------------------------------------------------- libvirt
 
 
@@ -728,7 +750,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="few repetitions")
     parser.add_argument("--runs", type=int, default=None, help="repetitions per comparison")
-    parser.add_argument("--only", default="start,migration,conversion,libvirt,scale,caps")
+    parser.add_argument("--only",
+                        default="start,migration,conversion,libvirt,scale,caps,xmlcore")
     args = parser.parse_args()
     runs = args.runs or (3 if args.quick else 15)
     sections = [s.strip() for s in args.only.split(",") if s.strip()]
@@ -743,6 +766,7 @@ def main() -> int:
             "libvirt": lambda: bench_libvirt(b) if virsh else None,
             "scale": lambda: bench_scale(b),
             "caps": lambda: bench_caps(b),
+            "xmlcore": lambda: bench_xmlcore(b),
         }
         for name in sections:
             print(f"bench: {name} ...", flush=True)
