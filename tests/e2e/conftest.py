@@ -46,6 +46,7 @@ class Host:
     """One embed state root: a pretend host for the pyvirt CLI."""
 
     root: Path
+    netns: str | None = None  # run pyvirt (and so its QEMUs) in this network namespace
 
     @property
     def uri(self) -> str:
@@ -53,7 +54,8 @@ class Host:
 
     def run(self, *args: str, check: bool = True, timeout: float = 120
             ) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run([*PYVIRT, "-c", self.uri, *args], capture_output=True,
+        inside = ["ip", "netns", "exec", self.netns] if self.netns else []
+        proc = subprocess.run([*inside, *PYVIRT, "-c", self.uri, *args], capture_output=True,
                               text=True, timeout=timeout)
         if check and proc.returncode != 0:
             raise AssertionError(f"pyvirt {' '.join(args)} failed ({proc.returncode}): "

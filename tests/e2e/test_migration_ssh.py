@@ -1,6 +1,7 @@
-"""Cross-host live migration over qemu+ssh://: host B is a network namespace joined to
-this one by a veth pair, with its own sshd. The control channel runs over OpenSSH, QEMU's
-stream over TCP across the veth."""
+"""Cross-host live migration over qemu+ssh://: hosts A and B are two network namespaces
+the test makes, joined by a veth pair; B runs its own sshd. The control channel runs over
+OpenSSH, QEMU's stream over TCP across the veth. Nothing is made in the machine's own
+namespace."""
 
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ class RemoteHost:
     namespace: str
     address: str
     keyfile: Path
+    source_namespace: str  # host A: where the migrating side runs
 
 
 def sh(*argv: str) -> None:
@@ -46,7 +48,7 @@ def sh(*argv: str) -> None:
 @pytest.fixture
 def remote(tmp_path: Path) -> Iterator[RemoteHost]:
     tag = secrets.token_hex(3)
-    ns, veth_a, veth_b = f"pyvirt-b-{tag}", f"pva{tag}", f"pvb{tag}"
+    ns, ns_a, veth_a, veth_b = f"pyvirt-b-{tag}", f"pyvirt-a-{tag}", f"pva{tag}", f"pvb{tag}"
     octet = 2 + secrets.randbelow(250)
     here, there = f"10.231.{octet}.1", f"10.231.{octet}.2"
     key, hostkey = tmp_path / "id", tmp_path / "hostkey"
@@ -56,10 +58,14 @@ def remote(tmp_path: Path) -> Iterator[RemoteHost]:
     sshd = None
     try:
         sh("ip", "netns", "add", ns)
-        sh("ip", "link", "add", veth_a, "type", "veth", "peer", "name", veth_b)
-        sh("ip", "link", "set", veth_b, "netns", ns)
-        sh("ip", "addr", "add", f"{here}/24", "dev", veth_a)
-        sh("ip", "link", "set", veth_a, "up")
+        sh("ip", "netns", "add", ns_a)
+        # made inside A at once: the machine's own namespace never holds either end
+        sh("ip", "netns", "exec", ns_a, "ip", "link", "add", veth_a, "type", "veth",
+           "peer", "name", veth_b)
+        sh("ip", "netns", "exec", ns_a, "ip", "link", "set", veth_b, "netns", ns)
+        sh("ip", "netns", "exec", ns_a, "ip", "addr", "add", f"{here}/24", "dev", veth_a)
+        sh("ip", "netns", "exec", ns_a, "ip", "link", "set", veth_a, "up")
+        sh("ip", "netns", "exec", ns_a, "ip", "link", "set", "lo", "up")
         sh("ip", "netns", "exec", ns, "ip", "addr", "add", f"{there}/24", "dev", veth_b)
         sh("ip", "netns", "exec", ns, "ip", "link", "set", veth_b, "up")
         sh("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up")
@@ -70,10 +76,11 @@ def remote(tmp_path: Path) -> Iterator[RemoteHost]:
              "-o", f"AuthorizedKeysFile={tmp_path / 'authorized_keys'}",
              "-o", "StrictModes=no", "-o", "UsePAM=no", "-o", "PidFile=none"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        remote = RemoteHost(ns, there, key)
+        remote = RemoteHost(ns, there, key, ns_a)
         deadline = time.monotonic() + 20
         while subprocess.run(
-                ["ssh", "-i", str(key), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+                ["ip", "netns", "exec", ns_a, "ssh", "-i", str(key), "-o", "BatchMode=yes",
+                 "-o", "StrictHostKeyChecking=no",
                  "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
                  "-o", "ConnectTimeout=2", f"root@{there}", "true"],
                 capture_output=True).returncode != 0:
@@ -84,17 +91,18 @@ def remote(tmp_path: Path) -> Iterator[RemoteHost]:
         if sshd is not None:
             sshd.kill()
             sshd.wait()
-        pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True,
-                              text=True).stdout.split()
-        for pid in pids:
-            subprocess.run(["kill", "-9", pid], capture_output=True)
-        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
-        subprocess.run(["ip", "link", "del", veth_a], capture_output=True)
+        for name in (ns, ns_a):
+            pids = subprocess.run(["ip", "netns", "pids", name], capture_output=True,
+                                  text=True).stdout.split()
+            for pid in pids:
+                subprocess.run(["kill", "-9", pid], capture_output=True)
+            subprocess.run(["ip", "netns", "del", name], capture_output=True)
 
 
-def test_migration_over_ssh_to_another_namespace(host: Host, remote: RemoteHost,
+def test_migration_over_ssh_to_another_namespace(remote: RemoteHost,
                                                  guest_image: GuestImage, tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    host = Host(tmp_path / "host-a", netns=remote.source_namespace)
     dest = Host(tmp_path / "host-b")  # same filesystem, other network namespace
     dest_uri = (f"qemu+ssh://root@{remote.address}/embed?root={dest.root}"
                 f"&keyfile={remote.keyfile}&no_verify=1")
@@ -123,4 +131,5 @@ def test_migration_over_ssh_to_another_namespace(host: Host, remote: RemoteHost,
         assert host.run("domstate", "--reason", "g").stdout.strip() == "shut off (migrated)"
         dest.run("destroy", "g")
     finally:
+        host.kill_all()
         dest.kill_all()
