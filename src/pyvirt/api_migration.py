@@ -5,23 +5,25 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
+from pyvirt.api_constants import (
+    VIR_DOMAIN_JOB_COMPLETED,
+    VIR_DOMAIN_JOB_FAILED,
+    VIR_DOMAIN_JOB_NONE,
+    VIR_DOMAIN_JOB_STATS_COMPLETED,
+    VIR_DOMAIN_JOB_UNBOUNDED,
+    VIR_MIGRATE_PARAM_BANDWIDTH,
+    VIR_MIGRATE_PARAM_DEST_XML,
+    VIR_MIGRATE_PARAM_URI,
+    VIR_MIGRATE_PERSIST_DEST,
+    VIR_MIGRATE_UNDEFINE_SOURCE,
+)
 from pyvirt.api_errors import _translated
 from pyvirt.migration.job import JobStats
 
 if TYPE_CHECKING:
+    from pyvirt.api_connect import virConnect
+    from pyvirt.api_domain import virDomain
     from pyvirt.service.domains import DomainService
-
-VIR_MIGRATE_LIVE = 1
-VIR_MIGRATE_PERSIST_DEST = 8
-VIR_MIGRATE_UNDEFINE_SOURCE = 16
-VIR_MIGRATE_PARAM_URI = "migrate_uri"
-VIR_MIGRATE_PARAM_DEST_XML = "destination_xml"
-VIR_MIGRATE_PARAM_BANDWIDTH = "bandwidth"
-VIR_DOMAIN_JOB_STATS_COMPLETED = 1
-VIR_DOMAIN_JOB_NONE = 0
-VIR_DOMAIN_JOB_UNBOUNDED = 2
-VIR_DOMAIN_JOB_COMPLETED = 3
-VIR_DOMAIN_JOB_FAILED = 4
 
 
 def _job_type(stats: JobStats | None, completed: bool) -> int:
@@ -51,9 +53,13 @@ def job_stats_dict(stats: JobStats | None, completed: bool) -> dict[str, Any]:
 
 
 class MigrationMethods:
-    """``migrateToURI3``, ``jobStats``, ``jobInfo``, ``abortJob`` for ``virDomain``."""
+    """``migrateToURI3``, ``migrate3``, ``jobStats``, ``jobInfo``, ``abortJob``, mixed
+    into ``virDomain``. Migration is always live (VIR_MIGRATE_LIVE or not); the flags
+    read are PERSIST_DEST and UNDEFINE_SOURCE, the parameters migrate_uri,
+    destination_xml and bandwidth (MiB/s)."""
 
     _name: str
+    _uuid: str
 
     @property
     def _svc(self) -> DomainService:  # provided by virDomain
@@ -75,6 +81,14 @@ class MigrationMethods:
             migrate_uri=params.get(VIR_MIGRATE_PARAM_URI))
         migrate(self._svc.ctx, self._name, dconnuri, opts)
         return 0
+
+    @_translated
+    def migrate3(self, dconn: virConnect, params: dict[str, Any] | None = None,
+                 flags: int = 0) -> virDomain:
+        """Migrate to the host *dconn* is connected to (another state root of this
+        machine: pyvirt's connections are local); the domain there."""
+        self.migrateToURI3(dconn.getURI(), params, flags)
+        return dconn.lookupByUUIDString(self._uuid)
 
     @_translated
     def jobStats(self, flags: int = 0) -> dict[str, Any]:

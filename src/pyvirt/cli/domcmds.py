@@ -1,5 +1,5 @@
 """Domain commands: define, undefine, list, dumpxml, start, shutdown, destroy, suspend,
-resume, domstate, dominfo, domiflist, domfailover."""
+resume, domstate, dominfo, domiflist, domfailover, autostart."""
 
 from __future__ import annotations
 
@@ -39,6 +39,17 @@ def undefine(ctx: click.Context, domain: str) -> None:
     """Remove a domain's stored definition."""
     name = service(ctx).undefine(domain)
     click.echo(f"Domain '{name}' has been undefined")
+
+
+@cli.command()
+@click.option("--disable", is_flag=True, help="Do not start the domain at boot.")
+@click.argument("domain", metavar="DOMAIN")
+@click.pass_context
+@reports_errors
+def autostart(ctx: click.Context, domain: str, disable: bool) -> None:
+    """Mark a defined domain to start at boot (a link beside its definition)."""
+    name = service(ctx).set_autostart(domain, not disable)
+    click.echo(f"Domain '{name}' {'unmarked' if disable else 'marked'} as autostarted")
 
 
 @cli.command("list")
@@ -150,7 +161,8 @@ def dominfo(ctx: click.Context, domain: str) -> None:
         ("UUID", view.uuid), ("OS Type", d.os.type), ("State", view.info.state.text),
         ("CPU(s)", str(d.vcpu.current or d.vcpu.count)),
         ("Max memory", f"{d.memory} KiB"), ("Used memory", f"{d.current_memory or d.memory} KiB"),
-        ("Persistent", "yes" if view.persistent else "no"), ("Autostart", "disable"),
+        ("Persistent", "yes" if view.persistent else "no"),
+        ("Autostart", "enable" if svc.store.autostart(d.name) else "disable"),
         ("Managed save", "no"), ("Security model", "none"), ("Security DOI", "0"),
     ]), nl=False)
 

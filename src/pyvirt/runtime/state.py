@@ -51,10 +51,31 @@ class Reason(StrEnum):
     FAILED = "failed"
 
 
+#: libvirt's reason number (virDomainRunningReason, virDomainPausedReason ...) of each
+#: (state, reason) pair pyvirt produces; reasons are numbered per state, and 0 is every
+#: state's UNKNOWN. tests/unit/test_state.py holds each equal to libvirt-python's
+#: constant of that name (VIR_DOMAIN_PAUSED_USER ...).
+LIBVIRT_REASONS: dict[DomainState, dict[Reason, int]] = {
+    DomainState.RUNNING: {Reason.BOOTED: 1, Reason.MIGRATED: 2, Reason.UNPAUSED: 5},
+    DomainState.PAUSED: {Reason.USER: 1, Reason.MIGRATION: 2, Reason.STARTING_UP: 11},
+    DomainState.SHUTOFF: {Reason.SHUTDOWN: 1, Reason.DESTROYED: 2, Reason.CRASHED: 3,
+                          Reason.MIGRATED: 4, Reason.FAILED: 6},
+    # QEMU's internal-error and guest-panicked both come out as CRASHED (crashed): libvirt
+    # would say PANICKED for the second only, so pyvirt answers UNKNOWN for both
+    DomainState.CRASHED: {},
+}
+
+
 @dataclass(frozen=True)
 class StateInfo:
     state: DomainState
     reason: Reason = Reason.UNKNOWN
+
+    @property
+    def reason_number(self) -> int:
+        """libvirt's number for :attr:`reason` in :attr:`state` (what
+        ``virDomain.state()`` answers second); 0 (unknown) when libvirt has none."""
+        return LIBVIRT_REASONS.get(self.state, {}).get(self.reason, 0)
 
 
 class Command(StrEnum):

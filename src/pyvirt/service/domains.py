@@ -102,6 +102,22 @@ class DomainService:
             forget_plan(self.ctx.root, domain.name)
         return domain.name
 
+    def autostart(self, ref: str) -> bool:
+        """Whether *ref* is marked to start at boot (``pyvirt autostart``)."""
+        return self.store.autostart(self.lookup(ref).name)
+
+    def set_autostart(self, ref: str, enabled: bool) -> str:
+        """Mark or unmark the defined domain *ref* to start at boot; its name.
+
+        :raises OperationInvalidError: for a transient domain, as libvirt.
+        """
+        name = self.lookup(ref).name
+        with self.runtime.lock(name, "autostart"):
+            if not self.store.exists(name):
+                raise OperationInvalidError("cannot set autostart for transient domain")
+            self.store.set_autostart(name, enabled)
+        return name
+
     def find_defined(self, name: str) -> Domain | None:
         try:
             return self.store.load(name)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from pyvirt.domain.io import DomainIdentity, domain_from_xml, domain_to_xml, identity_from_xml
 from pyvirt.domain.model import Domain
-from pyvirt.errors import NoDomainError, PyvirtError
-from pyvirt.store.atomic import ensure_dir, remove_file, write_atomic
+from pyvirt.errors import NoDomainError, PyvirtError, SystemCallError
+from pyvirt.store.atomic import ensure_dir, fsync_dir, remove_file, write_atomic
 
 
 class DomainStore:
@@ -80,4 +80,34 @@ class DomainStore:
         write_atomic(self.path_of(domain.name), domain_to_xml(domain))
 
     def delete(self, name: str) -> None:
+        remove_file(self.autostart_link(name))
         remove_file(self.path_of(name))
+
+    # --- autostart: a symlink autostart/NAME.xml -> ../NAME.xml, as libvirt keeps it --
+
+    def autostart_link(self, name: str) -> Path:
+        return self.config_dir / "autostart" / f"{name}.xml"
+
+    def autostart(self, name: str) -> bool:
+        return self.autostart_link(name).is_symlink()
+
+    def set_autostart(self, name: str, enabled: bool) -> None:
+        """Mark (or unmark) the defined domain *name* to start at boot.
+
+        :raises SystemCallError: when the link cannot be made or removed.
+        """
+        link = self.autostart_link(name)
+        if not enabled:
+            remove_file(link)
+            return
+        if link.is_symlink():
+            return
+        ensure_dir(link.parent)
+        try:
+            link.symlink_to(Path("..") / f"{name}.xml")
+        except FileExistsError:  # a concurrent pyvirt made it
+            return
+        except OSError as err:
+            raise SystemCallError(f"cannot create autostart link '{link}': "
+                                  f"{err.strerror}") from err
+        fsync_dir(link.parent)
