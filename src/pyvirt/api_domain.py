@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from pyvirt.api_constants import (
     VIR_DOMAIN_AFFECT_LIVE,
+    VIR_DOMAIN_REBOOT_ACPI_POWER_BTN,
     VIR_DOMAIN_START_PAUSED,
     VIR_DOMAIN_UNDEFINE_KEEP_NVRAM,
     VIR_DOMAIN_UNDEFINE_KEEP_TPM,
@@ -107,6 +108,22 @@ class virDomain(MigrationMethods):
     def shutdownFlags(self, flags: int = 0) -> int:
         """By ACPI whatever *flags* ask (pyvirt has no guest-agent shutdown yet)."""
         return self.shutdown()
+
+    @_translated
+    def reboot(self, flags: int = 0) -> int:
+        """By the ACPI power button (DEFAULT or ACPI_POWER_BTN): once the guest has
+        powered off, QEMU resets it and it runs again. Unlike libvirt, returns only then
+        (up to 60 s); a guest that ignores the button is an error."""
+        _check_flags(flags, VIR_DOMAIN_REBOOT_ACPI_POWER_BTN, "virDomainReboot")
+        self._svc.reboot(self._name, 60.0)
+        return 0
+
+    @_translated
+    def reset(self, flags: int = 0) -> int:
+        """QEMU's system_reset: the guest restarts at once."""
+        _check_flags(flags, 0, "virDomainReset")
+        self._svc.reset(self._name)
+        return 0
 
     @_translated
     def suspend(self) -> int:

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from click.testing import CliRunner
@@ -284,3 +284,65 @@ def test_install_as_libvirt(monkeypatch: pytest.MonkeyPatch) -> None:
     assert imported is libvirt
     assert imported.open is libvirt.open and imported.libvirtError is libvirt.libvirtError
     assert imported.VIR_DOMAIN_RUNNING == 1
+
+
+# --- reboot and reset ------------------------------------------------------------------
+
+
+class ButtonMonitor(StubMonitor):
+    """QEMU's monitor, recording the buttons pressed; the guest obeys the power button
+    unless ``ignores`` says not."""
+
+    pressed: ClassVar[list[str]] = []
+    ignores: ClassVar[bool] = False
+
+    async def powerdown_and_wait(self, timeout: float) -> bool:
+        self.pressed.append("system_powerdown")
+        return not self.ignores
+
+    async def system_reset(self) -> None:
+        self.pressed.append("system_reset")
+
+    async def cont(self) -> None:
+        self.pressed.append("cont")
+
+
+@pytest.fixture
+def buttons(fake_running: Running, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    pressed: list[str] = []
+    monkeypatch.setattr(ButtonMonitor, "pressed", pressed)
+    monkeypatch.setattr(runtime_domain, "Monitor", ButtonMonitor)
+    return pressed
+
+
+def test_reset_and_reboot(conn: libvirt.virConnect, fake_running: Running,
+                          buttons: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    a = conn.lookupByName("a")
+    assert code_of(a.reset) == libvirt.VIR_ERR_OPERATION_INVALID  # not running
+    assert code_of(a.reboot) == libvirt.VIR_ERR_OPERATION_INVALID
+    fake_running(conn._svc, conn._svc.store.load("a"), 1)
+    assert a.reset() == 0 and buttons == ["system_reset"]
+    buttons.clear()
+    assert a.reboot() == 0
+    assert buttons == ["system_powerdown", "system_reset", "cont"]  # on one connection
+    assert a.state() == [libvirt.VIR_DOMAIN_RUNNING, libvirt.VIR_DOMAIN_RUNNING_BOOTED]
+    assert code_of(lambda: a.reboot(libvirt.VIR_DOMAIN_REBOOT_GUEST_AGENT)) == \
+        libvirt.VIR_ERR_INVALID_ARG
+    buttons.clear()
+    monkeypatch.setattr(ButtonMonitor, "ignores", True)
+    with pytest.raises(libvirt.libvirtError) as err:
+        a.reboot(libvirt.VIR_DOMAIN_REBOOT_ACPI_POWER_BTN)
+    assert err.value.get_error_code() == libvirt.VIR_ERR_OPERATION_FAILED
+    assert "did not reboot within 60 s" in str(err.value)
+    assert buttons == ["system_powerdown"] and a.isActive() == 1
+
+
+def test_reset_and_reboot_commands(conn: libvirt.virConnect, fake_running: Running,
+                                   buttons: list[str]) -> None:
+    fake_running(conn._svc, conn._svc.store.load("b"), 1)
+    runner = CliRunner()
+    out = runner.invoke(cli, ["-c", conn.getURI(), "reset", "b"]).output
+    assert out == "Domain 'b' was reset\n"
+    out = runner.invoke(cli, ["-c", conn.getURI(), "reboot", "b"]).output
+    assert out == "Domain 'b' is being rebooted\n"
+    assert buttons == ["system_reset", "system_powerdown", "system_reset", "cont"]

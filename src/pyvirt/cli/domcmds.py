@@ -1,5 +1,5 @@
 """Domain commands: define, undefine, list, dumpxml, start, shutdown, destroy, suspend,
-resume, domstate, dominfo, domiflist, domfailover, autostart."""
+resume, domstate, dominfo, domiflist, domfailover, autostart, reboot, reset."""
 
 from __future__ import annotations
 
@@ -102,6 +102,28 @@ def shutdown(ctx: click.Context, domain: str, timeout: float) -> None:
     """Press the ACPI power button and wait until the guest is off."""
     click.echo(f"Domain '{domain}' is being shutdown")
     service(ctx).shutdown(domain, timeout)
+
+
+@cli.command()
+@click.option("--timeout", default=60.0, show_default=True, metavar="S",
+              help="Seconds to wait for the guest to power off before it is reset.")
+@click.argument("domain", metavar="DOMAIN")
+@click.pass_context
+@reports_errors
+def reboot(ctx: click.Context, domain: str, timeout: float) -> None:
+    """Press the ACPI power button; once the guest is off, start it again (same QEMU)."""
+    click.echo(f"Domain '{domain}' is being rebooted")
+    service(ctx).reboot(domain, timeout)
+
+
+@cli.command()
+@click.argument("domain", metavar="DOMAIN")
+@click.pass_context
+@reports_errors
+def reset(ctx: click.Context, domain: str) -> None:
+    """Reset a running guest at once, as its reset button (no shutdown)."""
+    name = service(ctx).reset(domain)
+    click.echo(f"Domain '{name}' was reset")
 
 
 @cli.command()

@@ -28,7 +28,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 COMMAND_MODULES: dict[str, str] = {
     **dict.fromkeys(("define", "undefine", "list", "dumpxml", "start", "shutdown",
                      "destroy", "suspend", "resume", "domstate", "dominfo", "domiflist",
-                     "domfailover", "autostart"), "domcmds"),
+                     "domfailover", "autostart", "reboot", "reset"), "domcmds"),
     **dict.fromkeys(("attach-device", "detach-device", "detach-device-alias",
                      "update-device", "domif-setlink", "domif-getlink"), "devcmds"),
     **dict.fromkeys(("migrate", "domjobinfo", "domjobabort", "migrate-agent"), "migcmds"),

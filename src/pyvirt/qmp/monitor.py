@@ -259,6 +259,9 @@ class Monitor:
     async def system_powerdown(self) -> None:
         await self._execute("system_powerdown")
 
+    async def system_reset(self) -> None:
+        await self._execute("system_reset")
+
     async def pci_device_ids(self) -> tuple[str, ...]:
         """qdev ids of every device on the guest's PCI buses (``query-pci``)."""
         return parse_pci_device_ids(await self._execute("query-pci"))

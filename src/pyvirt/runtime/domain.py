@@ -229,6 +229,39 @@ class Runtime:
                 f"ignore the ACPI power button); use 'pyvirt destroy {name}' to force it off")
         self.stopped(name, Reason.SHUTDOWN, observed.status.process)
 
+    async def reset(self, name: str) -> None:
+        """QEMU's ``system_reset``: the guest restarts at once, as a reset button."""
+        observed = await self.observe(name, holding_lock=True)
+        if not observed.info.state.active:
+            raise OperationInvalidError("domain is not running")
+        async with Monitor() as mon:
+            await mon.connect(self.run_dir(name).monitor, timeout=CONNECT_TIMEOUT)
+            await mon.system_reset()
+
+    async def reboot(self, name: str, timeout: float) -> None:
+        """libvirt's ACPI reboot: the power button; once the guest has powered off
+        (QEMU stays, ``-no-shutdown``), reset it and let it run again, all on one monitor
+        connection, so no other pyvirt sees the powered-off guest and reaps it.
+
+        :raises OperationFailedError: when the guest ignores the button.
+        """
+        observed = await self.observe(name, holding_lock=True)
+        guard(Command.SHUTDOWN, observed.info.state)
+        assert observed.status is not None
+        async with Monitor() as mon:
+            await mon.connect(self.run_dir(name).monitor, timeout=CONNECT_TIMEOUT)
+            off = await mon.powerdown_and_wait(timeout)
+            alive = observed.status.process.alive()
+            if off and alive:
+                await mon.system_reset()
+                await mon.cont()
+        if not alive:  # QEMU went away instead
+            self.stopped(name, Reason.SHUTDOWN, observed.status.process)
+        elif not off:
+            raise OperationFailedError(
+                f"domain '{name}' did not reboot within {timeout:g} s (the guest may "
+                f"ignore the ACPI power button); use 'pyvirt reset {name}' to force it")
+
     def record_state(self, name: str, info: StateInfo) -> None:
         """Note a state change made through a monitor the caller holds."""
         rd = self.run_dir(name)

@@ -242,6 +242,19 @@ class DomainService:
             asyncio.run(self.runtime.shutdown(name, timeout))
         return name
 
+    def reboot(self, ref: str, timeout: float) -> str:
+        """ACPI power button, then reset once the guest is off (see Runtime.reboot)."""
+        name = self.lookup(ref).name
+        with self.runtime.lock(name, "reboot", timeout=timeout + 30):
+            asyncio.run(self.runtime.reboot(name, timeout))
+        return name
+
+    def reset(self, ref: str) -> str:
+        name = self.lookup(ref).name
+        with self.runtime.lock(name, "reset"):
+            asyncio.run(self.runtime.reset(name))
+        return name
+
     def set_paused(self, ref: str, pause: bool) -> str:
         name = self.lookup(ref).name
         with self.runtime.lock(name, "suspend" if pause else "resume"):
