@@ -1,6 +1,7 @@
-"""A remote URI is never a connection: pyvirt reaches another host only as a migration
-destination. Before this was refused, ``-c qemu+ssh://HOST/system`` silently opened THIS
-host's system root (``list`` listed it, ``define`` wrote it).
+"""A remote URI never acts on this host: a CLI command runs on the named host over ssh
+(here an unreachable one, so every verb fails with one line), the Python API refuses it.
+Before this, ``-c qemu+ssh://HOST/system`` silently opened THIS host's system root
+(``list`` listed it, ``define`` wrote it).
 
 The real command runs in a subprocess for each verb, with the URI given by ``-c`` and by
 ``$PYVIRT_DEFAULT_URI``. Besides the ``/system`` form (whose local root is the machine's
@@ -32,8 +33,9 @@ REMOTE = "qemu+ssh://root@127.0.0.1:1/system"
 
 
 def refusal(uri: str) -> str:
-    return (f"Operation not supported: remote connection '{uri}' is not supported yet: "
-            "pyvirt reaches other hosts only as a migration destination")
+    return (f"Operation not supported: remote connection '{uri}' is not supported by the "
+            "Python API yet: the pyvirt command runs on another host over ssh (pyvirt -c URI "
+            "COMMAND)")
 
 
 def domain_xml(name: str) -> str:
@@ -61,10 +63,15 @@ def run_cli(args: list[str], env_uri: str | None = None) -> subprocess.Completed
                           timeout=60)
 
 
-def assert_refused(proc: subprocess.CompletedProcess[str], uri: str) -> None:
+def assert_refused(proc: subprocess.CompletedProcess[str], uri: str, verb: str) -> None:
+    """The command went to the remote host, which cannot be reached: one line."""
     assert proc.returncode == 1, proc
     assert proc.stdout == ""
-    assert proc.stderr == f"error: {refusal(uri)}\n"  # one line, no traceback
+    expected = (f"error: invalid argument: 'migrate-agent' runs only on the host it serves, "
+                f"not through '{uri}'\n" if verb == "migrate-agent" else
+                "error: operation failed: cannot reach pyvirt on '127.0.0.1' over ssh: ")
+    assert proc.stderr.startswith(expected), proc.stderr
+    assert proc.stderr.count("\n") == 1  # one line, no traceback
 
 
 @pytest.mark.parametrize("via", ["-c", "env"])
@@ -77,7 +84,7 @@ def test_every_verb_refuses_a_remote_connection(tmp_path: Path, via: str, form: 
     uri = REMOTE if form == "system" else f"qemu+ssh://root@127.0.0.1:1/embed?root={watched}"
     for args in verbs(name, xml_file, dest):
         proc = run_cli(["-c", uri, *args]) if via == "-c" else run_cli(args, env_uri=uri)
-        assert_refused(proc, uri)
+        assert_refused(proc, uri, args[0])
     # nothing was written: not the embed root, not the migration destination, and not
     # this domain's files in the system root (which other processes may share)
     assert sorted(p.name for p in tmp_path.iterdir()) == [xml_file.name]

@@ -91,7 +91,16 @@ def test_ssh_uri_options() -> None:
     uri = parse_uri("qemu+ssh://root@10.1.2.3/embed?root=/srv/b&keyfile=/k/id&no_verify=1")
     assert (uri.keyfile, uri.no_verify) == ("/k/id", True)
     argv = agent_argv(uri)
-    assert argv[:4] == ["ssh", "-o", "BatchMode=yes", "-T"]
-    assert argv[4:6] == ["-i", "/k/id"] and "StrictHostKeyChecking=no" in argv
-    assert argv[-2] == "root@10.1.2.3"
+    assert argv[:6] == ["ssh", "-o", "BatchMode=yes", "-T", "-e", "none"]
+    assert argv[6:8] == ["-i", "/k/id"] and "StrictHostKeyChecking=no" in argv
+    assert argv[-3:-1] == ["--", "root@10.1.2.3"]
     assert argv[-1] == "pyvirt -c 'qemu:///embed?root=/srv/b' migrate-agent"
+
+
+def test_ssh_uri_names_the_remote_pyvirt_and_known_hosts() -> None:
+    from pyvirt.migration.transport import ssh_argv
+
+    uri = parse_uri("qemu+ssh://h:2222/system?known_hosts=/k/hosts&command=/opt/pv/bin/pyvirt")
+    argv = ssh_argv(uri, ["define", "-"])
+    assert argv[6:8] == ["-p", "2222"] and "UserKnownHostsFile=/k/hosts" in argv
+    assert argv[-1] == "/opt/pv/bin/pyvirt -c qemu:///system define -"

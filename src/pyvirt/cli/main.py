@@ -51,6 +51,20 @@ class LazyGroup(click.Group):
             importlib.import_module(f"pyvirt.cli.{module}")  # its decorators register it
         return super().get_command(ctx, cmd_name)
 
+    def resolve_command(self, ctx: click.Context, args: list[str]
+                        ) -> tuple[str | None, click.Command | None, list[str]]:
+        """A command for a ``qemu+ssh://`` connection runs on that host
+        (:mod:`pyvirt.cli.remote`); this is where the command and its arguments are
+        known and nothing has run yet."""
+        name, command, rest = super().resolve_command(ctx, args)
+        peer = ctx.params.get("peer_protocol")
+        if peer is not None:
+            _answer_peer(peer, ctx.params.get("stdin_as"))
+        uri = ctx.params.get("uri") or os.environ.get("PYVIRT_DEFAULT_URI") or ""
+        if name is not None and command is not None and uri.startswith("qemu+"):
+            _forward(uri, name, command, rest)
+        return name, command, rest
+
 
 def fail(message: str) -> None:
     """One ``error:`` line: line breaks a message quotes from the input are escaped, so a
@@ -80,11 +94,42 @@ def reports_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _answer_peer(protocol: int, stdin_as: str | None) -> None:
+    """Driven by another pyvirt over ssh: say so first, then check we speak alike; the
+    caller's file (if any) is our standard input."""
+    from pyvirt.cli.remote import MARKER, PEER_PROTOCOL
+    from pyvirt.domain.xml.document import read_stdin_as
+
+    sys.stderr.write(f"{MARKER.decode()}{PEER_PROTOCOL}\n")
+    sys.stderr.flush()
+    if protocol != PEER_PROTOCOL:
+        fail(f"this pyvirt speaks peer protocol {PEER_PROTOCOL}, the caller {protocol}: "
+             "install the same pyvirt release on both hosts")
+    if stdin_as is not None:
+        read_stdin_as(stdin_as)
+
+
+def _forward(uri: str, name: str, command: click.Command, args: list[str]) -> None:
+    from pyvirt.cli.remote import LOCAL_ONLY, forward
+    from pyvirt.store.roots import parse_uri
+
+    if name in LOCAL_ONLY:
+        return
+    try:
+        forward(parse_uri(uri), name, command, args)
+    except PyvirtError as err:
+        fail(str(err))
+
+
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-c", "--connect", "uri", metavar="URI",
-              help="Connection URI (default: $PYVIRT_DEFAULT_URI, else qemu:///system).")
+              help="Connection URI (default: $PYVIRT_DEFAULT_URI, else qemu:///system); "
+              "qemu+ssh://[USER@]HOST[:PORT]/system runs the command on HOST.")
+@click.option("--peer-protocol", type=int, hidden=True)
+@click.option("--stdin-as", hidden=True)
 @click.pass_context
-def cli(ctx: click.Context, uri: str | None) -> None:
+def cli(ctx: click.Context, uri: str | None, peer_protocol: int | None,
+        stdin_as: str | None) -> None:
     """pyvirt: run libvirt-style QEMU guests, with NIC teaming (virtio-net failover)."""
     ctx.obj = uri
 

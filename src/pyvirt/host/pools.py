@@ -20,7 +20,6 @@ from pyvirt.errors import (
     NoNetworkError,
     OperationInvalidError,
     PyvirtError,
-    SystemCallError,
 )
 from pyvirt.host.sysfs import Sysfs
 from pyvirt.network.model import Network
@@ -115,11 +114,9 @@ class NetworkStore:
 
     def define_file(self, path: str) -> Network:
         """:raises SystemCallError: when *path* cannot be read; see :meth:`define_xml`."""
-        try:
-            text = Path(path).read_bytes()
-        except OSError as err:
-            raise SystemCallError(f"Failed to open file '{path}': {err.strerror}") from err
-        return self.define_xml(text)
+        from pyvirt.domain.xml.document import read_user_file
+
+        return self.define_xml(read_user_file(path)[0])
 
     def undefine(self, name: str) -> None:
         """Forget the definition; a running pool keeps running (transient) until

@@ -17,22 +17,32 @@ from pyvirt.store.roots import ConnectUri
 REMOTE_COMMAND_ENV = "PYVIRT_REMOTE_COMMAND"  # the pyvirt to run on an ssh destination
 
 
-def agent_argv(dest: ConnectUri) -> list[str]:
-    """The command that runs ``migrate-agent`` for *dest*."""
-    if not dest.is_remote:
-        return [sys.executable, "-m", "pyvirt.cli", "-c", dest.text, "migrate-agent"]
-    remote = os.environ.get(REMOTE_COMMAND_ENV, "pyvirt")
+def ssh_argv(dest: ConnectUri, args: list[str]) -> list[str]:
+    """OpenSSH running the remote pyvirt (``?command=``, else $PYVIRT_REMOTE_COMMAND,
+    else ``pyvirt``) with ``-c`` the URI's local form and then ``args``, quoted for the
+    remote shell. Never prompts (BatchMode): a missing key is an error, not a question."""
+    remote = dest.command or os.environ.get(REMOTE_COMMAND_ENV, "pyvirt")
     target = f"{dest.user}@{dest.host}" if dest.user else str(dest.host)
-    ssh = ["ssh", "-o", "BatchMode=yes", "-T"]
+    ssh = ["ssh", "-o", "BatchMode=yes", "-T", "-e", "none"]
     if dest.port:
         ssh += ["-p", str(dest.port)]
     if dest.keyfile:
         ssh += ["-i", dest.keyfile]
+    if dest.known_hosts:
+        ssh += ["-o", f"UserKnownHostsFile={dest.known_hosts}"]
     if dest.no_verify:
         ssh += ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
                 "-o", "LogLevel=ERROR"]
-    command = f"{remote} -c {shlex.quote(dest.local_form())} migrate-agent"
-    return [*ssh, target, command]
+    command = " ".join([shlex.quote(remote), "-c", shlex.quote(dest.local_form()),
+                        *map(shlex.quote, args)])
+    return [*ssh, "--", target, command]
+
+
+def agent_argv(dest: ConnectUri) -> list[str]:
+    """The command that runs ``migrate-agent`` for *dest*."""
+    if not dest.is_remote:
+        return [sys.executable, "-m", "pyvirt.cli", "-c", dest.text, "migrate-agent"]
+    return ssh_argv(dest, ["migrate-agent"])
 
 
 def migration_host(dest: ConnectUri) -> str:

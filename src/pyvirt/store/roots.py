@@ -23,7 +23,7 @@ URI_ENV = "PYVIRT_DEFAULT_URI"
 _LOCAL_FORMS = "qemu:///system or qemu:///embed?root=DIR"
 # the query parameters each form understands; any other is refused, never ignored
 _PARAMETERS = {"/system": frozenset(), "/embed": frozenset({"root"})}
-_SSH_PARAMETERS = frozenset({"keyfile", "no_verify"})
+_SSH_PARAMETERS = frozenset({"keyfile", "no_verify", "known_hosts", "command"})
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,8 @@ class ConnectUri:
     root: Path | None
     keyfile: str | None = None  # ssh: libvirt's ?keyfile=
     no_verify: bool = False  # ssh: libvirt's ?no_verify=1 (do not check the host key)
+    known_hosts: str | None = None  # ssh: libvirt's ?known_hosts= (a known_hosts file)
+    command: str | None = None  # ssh: libvirt's ?command= (the pyvirt to run there)
 
     @property
     def is_remote(self) -> bool:
@@ -103,7 +105,9 @@ def parse_uri(text: str) -> ConnectUri:
     keyfile = query.get("keyfile", [None])[0]
     no_verify = query.get("no_verify", ["0"])[0] == "1"
     return ConnectUri(text, transport or None, parts.username, parts.hostname, port,
-                      parts.path, root, keyfile, no_verify)
+                      parts.path, root, keyfile, no_verify,
+                      query.get("known_hosts", [None])[0] or None,
+                      query.get("command", [None])[0] or None)
 
 
 @dataclass(frozen=True)
@@ -119,13 +123,14 @@ class StateRoot:
     def for_uri(cls, uri: ConnectUri) -> StateRoot:
         """The local state *uri* names: every connection's state comes from here.
 
-        :raises OperationUnsupportedError: for a remote URI. pyvirt has no remote driver;
-            before this refusal such a URI silently opened the local root.
+        :raises OperationUnsupportedError: for a remote URI: a command for another host
+            runs there (pyvirt.cli.remote), never here; before this refusal such a URI
+            silently opened the local root.
         """
         if uri.is_remote:
             raise OperationUnsupportedError(
-                f"remote connection '{uri.text}' is not supported yet: pyvirt reaches other "
-                "hosts only as a migration destination")
+                f"remote connection '{uri.text}' is not supported by the Python API yet: "
+                "the pyvirt command runs on another host over ssh (pyvirt -c URI COMMAND)")
         if uri.root is not None:
             base = uri.root
             return cls(base / "etc" / "qemu", base / "run" / "qemu", base / "log" / "qemu",

@@ -201,17 +201,36 @@ def read_xml_file(path: str | Path, *, schema: str = "domain") -> _Element:
     :raises XmlSyntaxError: see :func:`load_xml`.
     :raises SchemaError: see :func:`load_xml`.
     """
-    name = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(path))
-    if name == "-":
-        raw = _read_limited(sys.stdin.buffer, name)
-    else:
-        try:
-            stream = open(path, "rb")  # noqa: SIM115 - closed below; errors mapped apart
-        except (OSError, ValueError) as err:
-            raise SystemCallError(f"Failed to open file '{name}': {_reason(err)}") from err
-        with stream:
-            raw = _read_limited(stream, name)
+    raw, name = read_user_file(path)
     return load_xml(raw, schema=schema, source=name)
+
+
+# The path whose content a remote caller sends on standard input (pyvirt.cli.remote):
+# the command then reads and names that file exactly as it would on the caller's host.
+_stdin_stands_for: str | None = None
+
+
+def read_stdin_as(path: str) -> None:
+    """Read standard input whenever a user's file named ``path`` is asked for."""
+    global _stdin_stands_for
+    _stdin_stands_for = path
+
+
+def read_user_file(path: str | Path) -> tuple[bytes, str]:
+    """The bytes of a file a user named (``-``: standard input; at most 10 MiB), and its
+    name as messages print it.
+
+    :raises SystemCallError: worded as libvirt's ``virFileReadAll``.
+    """
+    name = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(path))
+    if name == "-" or (_stdin_stands_for is not None and str(path) == _stdin_stands_for):
+        return _read_limited(sys.stdin.buffer, name), name
+    try:
+        stream = open(path, "rb")  # noqa: SIM115 - closed below; errors mapped apart
+    except (OSError, ValueError) as err:
+        raise SystemCallError(f"Failed to open file '{name}': {_reason(err)}") from err
+    with stream:
+        return _read_limited(stream, name), name
 
 
 def _read_limited(stream: BinaryIO, name: str) -> bytes:
