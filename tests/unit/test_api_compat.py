@@ -28,7 +28,7 @@ from pyvirt.cli.main import cli
 from pyvirt.domain.model import Domain
 from pyvirt.runtime import domain as runtime_domain
 from pyvirt.runtime import hostinfo, process
-from pyvirt.runtime.state import Reason
+from pyvirt.runtime.state import DomainState, Reason, StateInfo
 from pyvirt.runtime.status import RuntimeStatus
 from pyvirt.service.domains import DomainService
 from tests.unit.test_domain_list import CAPS_72, UUID_A, UUID_B, UUID_T, prepared, record, uri_of
@@ -323,8 +323,11 @@ def test_reset_and_reboot(conn: libvirt.virConnect, fake_running: Running,
     fake_running(conn._svc, conn._svc.store.load("a"), 1)
     assert a.reset() == 0 and buttons == ["system_reset"]
     buttons.clear()
+    conn._svc.runtime.record_state("a", StateInfo(DomainState.RUNNING, Reason.UNPAUSED))
+    assert a.state() == [libvirt.VIR_DOMAIN_RUNNING, libvirt.VIR_DOMAIN_RUNNING_UNPAUSED]
     assert a.reboot() == 0
     assert buttons == ["system_powerdown", "system_reset", "cont"]  # on one connection
+    # ... and booted again after the reboot, as libvirt's
     assert a.state() == [libvirt.VIR_DOMAIN_RUNNING, libvirt.VIR_DOMAIN_RUNNING_BOOTED]
     assert code_of(lambda: a.reboot(libvirt.VIR_DOMAIN_REBOOT_GUEST_AGENT)) == \
         libvirt.VIR_ERR_INVALID_ARG

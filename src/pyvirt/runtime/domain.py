@@ -255,6 +255,9 @@ class Runtime:
             if off and alive:
                 await mon.system_reset()
                 await mon.cont()
+                # as libvirt's fake reboot: running (booted) again
+                self.run_dir(name).write_status(observed.status.with_state(
+                    StateInfo(DomainState.RUNNING, Reason.BOOTED)))
         if not alive:  # QEMU went away instead
             self.stopped(name, Reason.SHUTDOWN, observed.status.process)
         elif not off:
