@@ -29,6 +29,8 @@ FAMILIES = (
     "VIR_DOMAIN_NONE", "VIR_DOMAIN_START_", "VIR_DOMAIN_DEFINE_", "VIR_DOMAIN_UNDEFINE_",
     "VIR_DOMAIN_XML_", "VIR_DOMAIN_DESTROY_", "VIR_DOMAIN_REBOOT_", "VIR_DOMAIN_AFFECT_",
     "VIR_DOMAIN_DEVICE_MODIFY_",
+    # what the guest-agent queries take (Ansible's libvirt inventory plugin asks them)
+    "VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_", "VIR_DOMAIN_GUEST_INFO_",
     # jobs and migration (flags and typed-parameter names)
     "VIR_DOMAIN_JOB_", "VIR_MIGRATE_",
     # events: ids, lifecycle events and their details

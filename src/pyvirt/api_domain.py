@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pyvirt.api_constants import (
     VIR_DOMAIN_AFFECT_LIVE,
     VIR_DOMAIN_REBOOT_ACPI_POWER_BTN,
     VIR_DOMAIN_START_PAUSED,
+    VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA,
     VIR_DOMAIN_UNDEFINE_KEEP_NVRAM,
     VIR_DOMAIN_UNDEFINE_KEEP_TPM,
     VIR_DOMAIN_UNDEFINE_MANAGED_SAVE,
@@ -22,7 +23,7 @@ from pyvirt.api_constants import (
 from pyvirt.api_errors import _translated
 from pyvirt.api_migration import MigrationMethods
 from pyvirt.domain.io import domain_to_xml
-from pyvirt.errors import InvalidArgError
+from pyvirt.errors import InvalidArgError, OperationInvalidError, OperationUnsupportedError
 from pyvirt.runtime.hostinfo import cpu_time_ns
 from pyvirt.service import lifecycle
 from pyvirt.service.devices import DeviceService, parse_devices
@@ -31,11 +32,13 @@ if TYPE_CHECKING:
     from pyvirt.api_connect import virConnect
     from pyvirt.service.domains import DomainService
 
-#: undefine flags that ask for nothing pyvirt has (no managed save, snapshots, NVRAM
-#: or TPM state): accepted, as libvirt accepts them for a domain without any
+#: undefine flags that ask for nothing pyvirt has (no managed save, snapshots,
+#: checkpoints, NVRAM or TPM state): accepted, as libvirt accepts them for a domain
+#: without any (Ansible's virt module passes them as its undefine ``flags``)
 _UNDEFINE_FLAGS = (VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
-                   | VIR_DOMAIN_UNDEFINE_NVRAM | VIR_DOMAIN_UNDEFINE_KEEP_NVRAM
-                   | VIR_DOMAIN_UNDEFINE_TPM | VIR_DOMAIN_UNDEFINE_KEEP_TPM)
+                   | VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA | VIR_DOMAIN_UNDEFINE_NVRAM
+                   | VIR_DOMAIN_UNDEFINE_KEEP_NVRAM | VIR_DOMAIN_UNDEFINE_TPM
+                   | VIR_DOMAIN_UNDEFINE_KEEP_TPM)
 #: XMLDesc flags: only INACTIVE changes the answer (pyvirt's XML holds no secrets and
 #: no host CPU expansion)
 _XML_FLAGS = (VIR_DOMAIN_XML_INACTIVE | VIR_DOMAIN_XML_SECURE | VIR_DOMAIN_XML_UPDATE_CPU
@@ -197,6 +200,25 @@ class virDomain(MigrationMethods):
         """The vCPU maximum of the definition (libvirt asks a running guest's QEMU; the
         definition's count is what QEMU was started with)."""
         return self._svc.lookup(self._name).vcpu.count
+
+    # --- asking the guest: not yet (issue 14); libvirtError, which clients catch -------
+
+    def _not_yet(self, what: str) -> None:
+        if not self._svc.state(self._name).state.active:
+            raise OperationInvalidError("domain is not running")
+        raise OperationUnsupportedError(f"{what} is not supported by pyvirt yet")
+
+    @_translated
+    def interfaceAddresses(self, source: int, flags: int = 0) -> dict[str, Any]:
+        """Refused (VIR_ERR_OPERATION_UNSUPPORTED): no lease, ARP or agent source yet."""
+        self._not_yet("asking for a guest's interface addresses")
+        return {}
+
+    @_translated
+    def guestInfo(self, types: int = 0, flags: int = 0) -> dict[str, str]:
+        """Refused (VIR_ERR_OPERATION_UNSUPPORTED): pyvirt has no guest-agent client yet."""
+        self._not_yet("the guest agent")
+        return {}
 
     @_translated
     def failoverStatus(self) -> list[dict[str, object]]:

@@ -198,7 +198,8 @@ def test_xml_define_and_undefine_flags(conn: libvirt.virConnect) -> None:
     assert code_of(lambda: a.undefineFlags(1 << 20)) == libvirt.VIR_ERR_INVALID_ARG
     a.setAutostart(True)
     assert a.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_NVRAM
-                           | libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE) == 0
+                           | libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
+                           | libvirt.VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA) == 0
     assert conn.listDefinedDomains() == ["b"]
     assert not conn._svc.store.autostart_link("a").is_symlink()  # gone with it
     assert code_of(lambda: conn.lookupByName("a")) == libvirt.VIR_ERR_NO_DOMAIN
@@ -349,3 +350,15 @@ def test_reset_and_reboot_commands(conn: libvirt.virConnect, fake_running: Runni
     out = runner.invoke(cli, ["-c", conn.getURI(), "reboot", "b"]).output
     assert out == "Domain 'b' is being rebooted\n"
     assert buttons == ["system_reset", "system_powerdown", "system_reset", "cont"]
+
+
+def test_guest_queries_are_libvirt_errors(conn: libvirt.virConnect,
+                                          fake_running: Running) -> None:
+    """Ansible's libvirt inventory plugin asks them and catches libvirtError."""
+    a = conn.lookupByName("a")
+    src = libvirt.VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_AGENT
+    assert code_of(lambda: a.interfaceAddresses(src)) == libvirt.VIR_ERR_OPERATION_INVALID
+    fake_running(conn._svc, conn._svc.store.load("a"), 1)
+    assert code_of(lambda: a.interfaceAddresses(source=src)) == \
+        libvirt.VIR_ERR_OPERATION_UNSUPPORTED
+    assert code_of(lambda: a.guestInfo(types=0)) == libvirt.VIR_ERR_OPERATION_UNSUPPORTED
