@@ -62,8 +62,11 @@ def run_case(name: str) -> Outcome:
         from pyvirt.qemu.command import BuildEnv, build_command
     except ImportError:  # builder not present in this tree
         return Outcome(formatted=formatted)
+    from pyvirt.qemu.tapnic import fixed_fd_plan  # tap NICs: libvirt's test fd numbers
+
+    # vnc_port: what the runtime's allocator gives the first autoport display
     env = BuildEnv(qmp_socket=Path(f"/run/pyvirt/qemu/domain-{domain.name}/qemu/monitor.sock"),
-                   pidfile=None, incoming=None)
+                   pidfile=None, incoming=None, vnc_port=5900, nic_fds=fixed_fd_plan(domain))
     try:
         command = build_command(domain, caps, env)
     except PyvirtError as err:

@@ -21,7 +21,7 @@ from pyvirt.domain.xml.domain import parse_domain
 from pyvirt.errors import ConfigUnsupportedError
 from pyvirt.qemu.aliases import assign_aliases, disk_index
 from pyvirt.qemu.caps import QemuCaps
-from pyvirt.qemu.command import BuildEnv, QemuCommand, build_command
+from pyvirt.qemu.command import BuildEnv, NicFds, QemuCommand, build_command
 
 CAPS_FIXTURE = Path(__file__).parents[1] / "data" / "caps" / "qemu-7.2-x86_64.json"
 CONFORMANCE = Path(__file__).resolve().parents[1] / "data" / "conformance"
@@ -180,19 +180,24 @@ def test_failover_needs_the_property(caps: QemuCaps) -> None:
         build_command(q35_domain(TEAM_NICS), old, ENV)
 
 
-def test_bridge_interfaces_are_refused_clearly(caps: QemuCaps) -> None:
+def test_tap_nics_without_descriptors_are_refused_clearly(caps: QemuCaps) -> None:
+    """A tap NIC is fd-passed: without a plan (a hot-plug, today) the builder says so."""
     nic = ("<interface type='bridge'><source bridge='br0'/><model type='virtio'/>"
            "</interface>")
-    with pytest.raises(ConfigUnsupportedError, match=r"type .bridge.*tap device"):
+    with pytest.raises(ConfigUnsupportedError, match=r"type .bridge. needs a tap device"):
         build_command(q35_domain(nic), caps, ENV)
 
 
-def test_ethernet_is_a_tap_qemu_opens_by_name(caps: QemuCaps) -> None:
-    nic = ("<interface type='ethernet'><target dev='tap,x'/><model type='virtio'/>"
+@pytest.mark.parametrize("kind", ["bridge", "ethernet"])
+def test_tap_nics_are_fd_passed_never_opened_by_name(caps: QemuCaps, kind: str) -> None:
+    nic = (f"<interface type='{kind}'><source bridge='br0'/><target dev='tap,x'/>"
+           "<model type='virtio'/></interface>" if kind == "bridge" else
+           "<interface type='ethernet'><target dev='tap,x'/><model type='virtio'/>"
            "</interface>")
-    netdev = option_lines(build_command(q35_domain(nic), caps, ENV).argv, "-netdev")
-    assert json.loads(netdev[0][1]) == {"type": "tap", "id": "hostnet0", "ifname": "tap,x",
-                                        "script": "no", "downscript": "no"}
+    env = dataclasses.replace(ENV, nic_fds={"net0": NicFds((17,), (18,))})
+    netdev = option_lines(build_command(q35_domain(nic), caps, env).argv, "-netdev")
+    assert netdev[0][1] == '{"type":"tap","fd":"17","vhost":true,"vhostfd":"18",' \
+        '"id":"hostnet0"}'
 
 
 # --- option injection -------------------------------------------------------------

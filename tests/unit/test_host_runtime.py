@@ -171,9 +171,10 @@ def test_migration_prepare_and_source_cleanup(tmp_path: Path,
 def test_the_real_hooks_leave_ordinary_guests_alone(tmp_path: Path) -> None:
     root = StateRoot(tmp_path / "etc", tmp_path / "run", tmp_path / "log", tmp_path / "cache")
     real = hooks.host_hooks_for(root)
-    assert isinstance(real, SriovHost)
+    assert isinstance(real, hooks.HostResources) and isinstance(real.sriov, SriovHost)
     live = define("plain", "<interface type='user'><model type='virtio'/></interface>")
     assert real.prepare(live) is live
+    assert real.connect_nics(live).domain is live
     real.release(live)
     assert not (tmp_path / "run").exists()
 

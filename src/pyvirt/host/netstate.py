@@ -9,6 +9,10 @@ Two kinds of file, each written atomically before the change it describes:
 * a **claim** (``<dir>/claims/<addr>.json``): which domain holds a PCI device, whether
   pyvirt moved it to vfio-pci (and from which driver), and the pool it came from.
   Claims are the allocation table of hostdev pools too.
+* a **tap record** (``<dir>/taps/<name>.json``): a tap pyvirt is creating or created
+  for a domain (bridge and managed ethernet NICs), written before ``TUNSETIFF``; its
+  ``ifindex`` once the tap exists, so a later command deletes that tap and never a
+  namesake someone else made since.
 
 Files that cannot be read back are ignored (and reported by the caller) rather than
 trusted.
@@ -38,6 +42,16 @@ class SavedVf:
     device: PciAddress
     mac: MacAddress
     vlan: int
+
+
+@dataclass(frozen=True)
+class TapRecord:
+    """A tap pyvirt made for ``domain`` (``ifindex`` None: not known to exist yet)."""
+
+    name: str
+    domain: str
+    bridge: str | None = None
+    ifindex: int | None = None
 
 
 @dataclass(frozen=True)
@@ -90,9 +104,34 @@ class HostState:
     def claims_dir(self) -> Path:
         return self.directory / "claims"
 
+    @property
+    def taps_dir(self) -> Path:
+        return self.directory / "taps"
+
     def has_records(self) -> bool:
-        """True when any claim or saved VF config exists (cheap: two listdirs)."""
-        return bool(_json_files(self.claims_dir) or _json_files(self.net_dir))
+        """True when any claim, saved VF config or tap record exists (cheap: three
+        listdirs at most)."""
+        return bool(_json_files(self.claims_dir) or _json_files(self.net_dir)
+                    or _json_files(self.taps_dir))
+
+    # --- taps -------------------------------------------------------------------------
+
+    def tap_path(self, name: str) -> Path:
+        return self.taps_dir / f"{name}.json"
+
+    def write_tap(self, tap: TapRecord) -> None:
+        """:raises SystemCallError: on write failure."""
+        write_atomic(self.tap_path(tap.name), json.dumps({
+            "name": tap.name, "domain": tap.domain, "bridge": tap.bridge,
+            "ifindex": tap.ifindex}) + "\n")
+
+    def taps(self) -> list[TapRecord]:
+        return [t for t in (_tap_from(_read_json(p)) for p in _json_files(self.taps_dir))
+                if t is not None]
+
+    def drop_tap(self, name: str) -> None:
+        """:raises SystemCallError: when the record cannot be removed."""
+        remove_file(self.tap_path(name))
 
     # --- saved VF configs -------------------------------------------------------------
 
@@ -155,6 +194,18 @@ def _saved_from(raw: dict[str, Any] | None) -> SavedVf | None:
                        PciAddress.parse_host_string(str(raw["device"])),
                        MacAddress.parse(str(raw["mac"])), int(raw["vlan"]))
     except (KeyError, TypeError, ValueError, PyvirtError):
+        return None
+
+
+def _tap_from(raw: dict[str, Any] | None) -> TapRecord | None:
+    if raw is None:
+        return None
+    try:
+        bridge, ifindex = raw.get("bridge"), raw.get("ifindex")
+        return TapRecord(str(raw["name"]), str(raw["domain"]),
+                         None if bridge is None else str(bridge),
+                         None if ifindex is None else int(ifindex))
+    except (KeyError, TypeError, ValueError):
         return None
 
 

@@ -1,8 +1,8 @@
 """The define pipeline (pure): what a definition becomes before it is stored.
 
-parse → drop runtime aliases → generic validation → generic defaults (teaming MAC rule)
-→ QEMU defaults → PCI placement → QEMU validation. The result is what ``define`` stores,
-``dumpxml --inactive`` shows and the command builder receives.
+parse → drop runtime aliases and generated tap names → generic validation → generic
+defaults (teaming MAC rule) → QEMU defaults → PCI placement → QEMU validation. The result
+is what ``define`` stores, ``dumpxml --inactive`` shows and the command builder receives.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from pyvirt.qemu.caps import QemuCaps
 from pyvirt.qemu.machine import DEFAULT_EMULATOR
 from pyvirt.qemu.placement import assign_pci_addresses
 from pyvirt.qemu.postparse import apply_qemu_defaults
+from pyvirt.qemu.tapnic import strip_reserved_names, validate_tap_nics
 from pyvirt.qemu.validate import validate_for_qemu
 
 
@@ -26,8 +27,9 @@ def prepare_definition(domain: Domain, caps: QemuCaps | None, new_mac: MacFactor
 
     :raises PyvirtError: for the first rule broken, with libvirt's message where it has one.
     """
-    domain = strip_auto_aliases(domain)
+    domain = strip_reserved_names(strip_auto_aliases(domain))
     validate_domain(domain)
+    validate_tap_nics(domain)
     domain = apply_defaults(domain, new_mac)
     domain = apply_qemu_defaults(domain)
     domain = assign_pci_addresses(domain)

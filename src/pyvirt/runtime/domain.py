@@ -26,7 +26,7 @@ from pyvirt.qmp.monitor import Monitor
 from pyvirt.runtime import process
 from pyvirt.runtime.capscache import CapsCache
 from pyvirt.runtime.failover import PairStatus, failover_status
-from pyvirt.runtime.hooks import HostHooks, NoHostResources
+from pyvirt.runtime.hooks import HostHooks, NicConnection, NicHooks, NoHostResources
 from pyvirt.runtime.launch import (
     CONNECT_TIMEOUT,
     Launch,
@@ -173,17 +173,26 @@ class Runtime:
         rd = self.run_dir(name)
         guard(Command.START, (await self.observe(name, holding_lock=True)).info.state)
         live = self.host.prepare(assign_aliases(domain))
+        nics: NicConnection | None = None
         try:
+            if isinstance(self.host, NicHooks):  # taps: made now, inherited by QEMU
+                nics = self.host.connect_nics(live)
+                live = nics.domain
             command = build_command(live, caps, BuildEnv(
-                qmp_socket=rd.monitor_argument, pidfile=rd.pidfile, incoming=incoming))
+                qmp_socket=rd.monitor_argument, pidfile=rd.pidfile, incoming=incoming,
+                nic_fds=nics.fds if nics else {}))
             launch = Launch(name, domain.uuid or "", command.argv, domain_to_xml(domain),
                             domain_to_xml(live),
                             tuple(nic.alias for nic in live.devices.interfaces
                                   if nic.link is LinkState.DOWN and nic.alias))
-            status = spawn_qemu(self.root, rd, launch, self.log_path(name), self.qemu_user)
+            status = spawn_qemu(self.root, rd, launch, self.log_path(name), self.qemu_user,
+                                nics.pass_fds if nics else ())
         except BaseException:
             self.host.release(live)
             raise
+        finally:
+            if nics is not None:  # QEMU holds its own copies: a tap goes when QEMU does
+                nics.close()
         await bring_up(rd, status, launch, self.log_path(name), paused, incoming,
                        stop=lambda: self.stopped(name, Reason.FAILED, status.process))
         if incoming is None and plan_eligible(live):

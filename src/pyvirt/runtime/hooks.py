@@ -8,9 +8,11 @@ shutdown, crash found later, failed start, migrated away. The default does nothi
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Mapping
+from typing import Protocol, runtime_checkable
 
 from pyvirt.domain.model import Domain
+from pyvirt.qemu.tapnic import NicFds
 
 
 class HostHooks(Protocol):
@@ -33,3 +35,31 @@ class NoHostResources:
 
     def release(self, live: Domain) -> None:
         return None
+
+
+class NicConnection(Protocol):
+    """The tap NICs of a domain about to start: the live domain (``<target dev>`` of
+    each tap), the fd plan for the command builder, the descriptors QEMU inherits."""
+
+    @property
+    def domain(self) -> Domain: ...
+
+    @property
+    def fds(self) -> Mapping[str, NicFds]: ...
+
+    @property
+    def pass_fds(self) -> tuple[int, ...]: ...
+
+    def close(self) -> None:
+        """Close pyvirt's copies of the descriptors (QEMU keeps its own)."""
+        ...
+
+
+@runtime_checkable
+class NicHooks(Protocol):
+    """Host hooks that create the taps of ``bridge``/``ethernet`` NICs (after
+    :meth:`HostHooks.prepare`; :meth:`HostHooks.release` removes them too)."""
+
+    def connect_nics(self, live: Domain) -> NicConnection:
+        """:raises PyvirtError: in libvirt's words; nothing made stays behind."""
+        ...

@@ -72,9 +72,10 @@ def traverse_for(root: StateRoot, rd: RunDir) -> tuple[Path, ...]:
 
 
 def spawn_qemu(root: StateRoot, rd: RunDir, launch: Launch, log_path: Path,
-               qemu_user: str | None) -> RuntimeStatus:
-    """Write the run directory's records, spawn QEMU (paused: ``-S``) and record it as
-    starting up. On failure the live and started-from XML are removed again.
+               qemu_user: str | None, pass_fds: tuple[int, ...] = ()) -> RuntimeStatus:
+    """Write the run directory's records, spawn QEMU (paused: ``-S``) with the
+    descriptors *pass_fds* (tap NICs) and record it as starting up. On failure the live
+    and started-from XML are removed again.
 
     :raises PyvirtError: when a file cannot be written or QEMU cannot be executed.
     """
@@ -87,7 +88,7 @@ def spawn_qemu(root: StateRoot, rd: RunDir, launch: Launch, log_path: Path,
         ident = process.spawn(launch.argv, log_path, user=qemu_user,
                               hand_over=(rd.qemu_dir,),
                               traverse=traverse_for(root, rd) if qemu_user else (),
-                              cwd=rd.qemu_dir)
+                              cwd=rd.qemu_dir, pass_fds=pass_fds)
     except BaseException:
         remove_file(rd.live_xml)
         remove_file(rd.definition)

@@ -86,9 +86,10 @@ def find_by_option(option: str, value: str) -> ProcessId | None:
 
 def spawn(argv: tuple[str, ...], log_path: Path, user: str | None = None,
           hand_over: tuple[Path, ...] = (), traverse: tuple[Path, ...] = (),
-          cwd: Path | None = None) -> ProcessId:
+          cwd: Path | None = None, pass_fds: tuple[int, ...] = ()) -> ProcessId:
     """Start *argv* detached (new session, no stdin, stdout/stderr appended to *log_path*),
-    as *user* when given, in the working directory *cwd* (default: ours).
+    as *user* when given, in the working directory *cwd* (default: ours). The
+    descriptors *pass_fds* (tap and vhost-net fds) are inherited under the same numbers.
 
     QEMU runs with umask 0177, so whatever it creates (monitor socket, pidfile, serial
     files) is 0600. With *user*, the process gets that user's uid and primary gid and no
@@ -114,7 +115,7 @@ def spawn(argv: tuple[str, ...], log_path: Path, user: str | None = None,
         try:
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                     start_new_session=True, close_fds=True, umask=0o177,
-                                    cwd=cwd, **ids)
+                                    cwd=cwd, pass_fds=pass_fds, **ids)
         except OSError as err:
             raise ProcessError(f"cannot execute {argv[0]}: {err.strerror}", argv) from err
     ident = identify(proc.pid)

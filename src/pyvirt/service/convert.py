@@ -29,8 +29,11 @@ def native_command(ctx: Context, domain: Domain) -> QemuCommand:
     :raises PyvirtError: when the builder refuses the domain.
     """
     from pyvirt.qemu.command import BuildEnv, build_command  # only this use case needs it
+    from pyvirt.qemu.tapnic import fixed_fd_plan
     from pyvirt.runtime.status import RunDir
 
     rd = RunDir(ctx.root.domain_run_dir(domain.name))  # the paths Runtime.start gives
-    env = BuildEnv(qmp_socket=rd.monitor_argument, pidfile=rd.pidfile, incoming=None)
+    # tap NICs show libvirt's placeholder descriptors: a start opens the real ones
+    env = BuildEnv(qmp_socket=rd.monitor_argument, pidfile=rd.pidfile, incoming=None,
+                   nic_fds=fixed_fd_plan(domain))
     return build_command(domain, ctx.caps_for(emulator_of(domain)), env)

@@ -1,5 +1,5 @@
 """Wiring of the host resources of a state root (SR-IOV VFs, VFIO binding, hostdev
-pools) into the runtime.
+pools, the taps of bridge and ethernet NICs) into the runtime.
 
 :func:`host_hooks_for` is what the runtime gets (its ``HostHooks`` port);
 :func:`sriov_host_for` is the same object for the node-device and network commands.
@@ -15,10 +15,14 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from pyvirt.domain.model import Domain, Hostdev, Interface
 from pyvirt.errors import LockTimeoutError
 from pyvirt.host.netlink import PyrouteNetlink
+from pyvirt.host.netstate import HostState
 from pyvirt.host.sriov import SriovHost
 from pyvirt.host.sysfs import Sysfs
+from pyvirt.host.taps import TapConnection, TapHost
+from pyvirt.host.tuntap import KernelTaps
 from pyvirt.runtime.hooks import HostHooks
 from pyvirt.runtime.status import RunDir, domain_lock
 from pyvirt.store.roots import StateRoot
@@ -57,6 +61,37 @@ def sriov_host_for(root: StateRoot) -> SriovHost:
                      busy=domain_busy(root), warn=print_warning)
 
 
+class HostResources:
+    """The runtime's host hooks: SR-IOV (prepare/release, one device at a time for
+    hot-plug) and taps (``connect_nics``, after prepare; removed by release)."""
+
+    def __init__(self, sriov: SriovHost, taps: TapHost) -> None:
+        self.sriov = sriov
+        self.taps = taps
+
+    def prepare(self, live: Domain) -> Domain:
+        return self.sriov.prepare(live)
+
+    def connect_nics(self, live: Domain) -> TapConnection:
+        return self.taps.connect(live)
+
+    def release(self, live: Domain) -> None:
+        self.taps.release(live.name)
+        self.sriov.release(live)
+
+    def prepare_device(self, live: Domain, dev: Interface | Hostdev) -> Interface | Hostdev:
+        return self.sriov.prepare_device(live, dev)
+
+    def release_device(self, live: Domain, dev: Interface | Hostdev) -> None:
+        self.sriov.release_device(live, dev)
+
+
+def tap_host_for(root: StateRoot) -> TapHost:
+    """The taps of *root*'s guests, in this process's network namespace."""
+    return TapHost(HostState.of(root), KernelTaps(), busy=domain_busy(root),
+                   warn=print_warning)
+
+
 def host_hooks_for(root: StateRoot) -> HostHooks:
     """The :class:`HostHooks` guests of *root* use."""
-    return sriov_host_for(root)
+    return HostResources(sriov_host_for(root), tap_host_for(root))

@@ -9,5 +9,6 @@ libvirt's order.
 
 from pyvirt.qemu.command.build import DEFAULT_BINARY, build_command
 from pyvirt.qemu.command.env import BuildEnv, QemuCommand
+from pyvirt.qemu.tapnic import NicFds
 
-__all__ = ["DEFAULT_BINARY", "BuildEnv", "QemuCommand", "build_command"]
+__all__ = ["DEFAULT_BINARY", "BuildEnv", "NicFds", "QemuCommand", "build_command"]

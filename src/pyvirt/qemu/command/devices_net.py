@@ -15,6 +15,7 @@ from pyvirt.errors import ConfigUnsupportedError
 from pyvirt.qemu.command.context import BuildContext, rom_props
 from pyvirt.qemu.command.props import Props, props, to_json
 from pyvirt.qemu.machine import DEFAULT_NIC_MODEL, NIC_MODEL_DEVICES, VIRTIO_MODELS
+from pyvirt.qemu.tapnic import TAP_TYPES
 
 _FAILOVER_UNSUPPORTED = "virtio-net failover (teaming) is not supported with this QEMU binary"
 
@@ -24,15 +25,16 @@ def netdev_id(iface: Interface) -> str:
     return f"host{iface.alias}"
 
 
-def _netdev(iface: Interface) -> Props:
+def _netdev(ctx: BuildContext, iface: Interface) -> Props:
     """The host side of the NIC.
 
-    ``user`` is slirp. ``ethernet`` is a tap device QEMU opens by name (``<target dev>``,
-    or one the kernel names) with no helper scripts; it needs CAP_NET_ADMIN, where
-    libvirt would pass an fd it opened itself.
+    ``user`` is slirp. ``bridge`` and ``ethernet`` are taps the runtime created (or,
+    ``managed='no'``, opened) and hands over as descriptors (``env.nic_fds``), in
+    libvirt 9.0's form: ``type``, ``fd``/``fds``, ``vhost``, ``vhostfd``/``vhostfds``,
+    ``id``; QEMU never opens a tap by name.
 
-    :raises ConfigUnsupportedError: for ``bridge`` and ``network``: they need a tap fd
-        created and attached by the runtime, which pyvirt cannot provide yet.
+    :raises ConfigUnsupportedError: for ``network``, ``direct`` and ``vhostuser``, and
+        for a tap NIC without descriptors (a hot-plug: not supported yet).
     """
     backend = netdev_id(iface)
     queues = iface.driver.queues if iface.driver and (iface.driver.queues or 1) > 1 else None
@@ -44,13 +46,23 @@ def _netdev(iface: Interface) -> Props:
             raise ConfigUnsupportedError("multiqueue is not supported for network "
                                          "interfaces of type 'user'")
         return props(("type", "user"), ("id", backend))
-    if iface.type is InterfaceType.ETHERNET:
-        return props(("type", "tap"), ("id", backend), ("ifname", iface.target_dev),
-                     ("script", "no"), ("downscript", "no"), ("queues", queues))
+    if iface.type in TAP_TYPES:
+        fds = ctx.env.nic_fds.get(iface.alias or "")
+        if fds is None or not fds.tap:
+            raise ConfigUnsupportedError(
+                f"interface type '{iface.type.value}' needs a tap device the runtime "
+                "creates at start; hot-plugging one is not supported yet")
+        many = len(fds.tap) > 1
+        return props(("type", "tap"),
+                     ("fds" if many else "fd", ":".join(str(fd) for fd in fds.tap)),
+                     ("vhost", True if fds.vhost else None),
+                     ("vhostfds" if many else "vhostfd",
+                      ":".join(str(fd) for fd in fds.vhost) if fds.vhost else None),
+                     ("id", backend))
     raise ConfigUnsupportedError(
         f"interface type '{iface.type.value}' is not supported by the pyvirt command "
         "builder yet: it needs a tap device created and attached by the runtime; use "
-        "type='user' or type='ethernet'")
+        "type='user', type='bridge' or type='ethernet'")
 
 
 def _nic(ctx: BuildContext, iface: Interface) -> Props:
@@ -98,5 +110,5 @@ def network_args(ctx: BuildContext) -> list[str]:
     for iface in ctx.domain.devices.interfaces:
         if iface.type is InterfaceType.HOSTDEV:
             continue
-        args += ["-netdev", to_json(_netdev(iface)), "-device", to_json(_nic(ctx, iface))]
+        args += ["-netdev", to_json(_netdev(ctx, iface)), "-device", to_json(_nic(ctx, iface))]
     return args

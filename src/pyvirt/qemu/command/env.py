@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from pyvirt.qemu.tapnic import NicFds
 
 # Options that take no value; every other option takes exactly one. Knowing this is what
 # lets shell_quoted() put an option and its value on one line even when the value
@@ -24,6 +27,9 @@ class BuildEnv:
     ``paused``: emit ``-S``, so vCPUs wait for ``cont`` (libvirt always does).
     ``vnc_port``: the TCP port the runtime reserved for ``<graphics type='vnc'
     autoport='yes'>`` (the builder cannot look for a free port itself).
+    ``nic_fds``: the fd plan of the tap NICs (``bridge``, ``ethernet``), by interface
+    alias: the descriptors the runtime opened and QEMU inherits (libvirt's form: QEMU
+    never opens a tap by name).
     """
 
     qmp_socket: Path
@@ -31,6 +37,7 @@ class BuildEnv:
     incoming: str | None = None
     paused: bool = True
     vnc_port: int | None = None
+    nic_fds: Mapping[str, NicFds] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
