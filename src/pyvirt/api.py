@@ -18,6 +18,8 @@ VIR_* constants are libvirt-python's (:mod:`pyvirt.api_constants`, generated fro
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from typing import Any
 
 from pyvirt.api_connect import open as open
 from pyvirt.api_connect import openAuth as openAuth
@@ -32,6 +34,17 @@ from pyvirt.api_errors import libvirtError as libvirtError
 def getVersion(name: str | None = None) -> int:
     """pyvirt's version in libvirt's encoding (0.1.0 -> 1000): not libvirt's."""
     return pyvirt_version()
+
+
+def registerErrorHandler(f: Callable[[Any, Any], Any] | None, ctx: Any) -> int:
+    """Accepted and never called: pyvirt reports errors only as :class:`libvirtError`
+    (libvirt's default handler prints them too, which scripts register this to stop)."""
+    return 1
+
+
+def virGetLastError() -> None:
+    """None: the last error is the :class:`libvirtError` raised, not a global."""
+    return None
 
 
 def install_as_libvirt() -> None:

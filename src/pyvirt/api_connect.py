@@ -96,6 +96,16 @@ class virConnect:
     def close(self) -> int:
         return 0
 
+    def isAlive(self) -> int:
+        return 1
+
+    def isSecure(self) -> int:
+        """1: a local connection, nothing travels over a network."""
+        return 1
+
+    def isEncrypted(self) -> int:
+        return 0
+
     # --- the host -----------------------------------------------------------------------
 
     def getURI(self) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid as uuidlib
 from typing import TYPE_CHECKING, Any
 
 from pyvirt.api_constants import (
@@ -70,6 +71,22 @@ class virDomain(MigrationMethods):
 
     def UUIDString(self) -> str:
         return self._uuid
+
+    def UUID(self) -> bytes:
+        """The 16 raw bytes, as libvirt-python."""
+        return uuidlib.UUID(self._uuid).bytes
+
+    @_translated
+    def OSType(self) -> str:
+        return self._svc.lookup(self._name).os.type
+
+    def hasManagedSaveImage(self, flags: int = 0) -> int:
+        """0: pyvirt keeps no managed save."""
+        return 0
+
+    def hasCurrentSnapshot(self, flags: int = 0) -> int:
+        """0: pyvirt keeps no snapshots."""
+        return 0
 
     @_translated
     def ID(self) -> int:

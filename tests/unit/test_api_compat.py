@@ -362,3 +362,15 @@ def test_guest_queries_are_libvirt_errors(conn: libvirt.virConnect,
     assert code_of(lambda: a.interfaceAddresses(source=src)) == \
         libvirt.VIR_ERR_OPERATION_UNSUPPORTED
     assert code_of(lambda: a.guestInfo(types=0)) == libvirt.VIR_ERR_OPERATION_UNSUPPORTED
+
+
+def test_small_names_scripts_call(conn: libvirt.virConnect) -> None:
+    import uuid
+
+    a = conn.lookupByName("a")
+    assert a.UUID() == uuid.UUID(UUID_A).bytes and a.OSType() == "hvm"
+    assert (a.hasManagedSaveImage(0), a.hasCurrentSnapshot(0)) == (0, 0)
+    assert (conn.isAlive(), conn.isSecure(), conn.isEncrypted()) == (1, 1, 0)
+    assert libvirt.registerErrorHandler(lambda ctx, err: pytest.fail("called"), None) == 1
+    assert libvirt.virGetLastError() is None
+    assert code_of(lambda: conn.lookupByName("nope")) == libvirt.VIR_ERR_NO_DOMAIN
