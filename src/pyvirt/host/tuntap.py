@@ -18,7 +18,8 @@ import errno
 import fcntl
 import os
 import struct
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
 
 from pyvirt.errors import NetlinkCallError, SystemCallError
 from pyvirt.types import MacAddress
@@ -69,6 +70,25 @@ class TapOps(Protocol):
         ...
 
 
+T = TypeVar("T")
+
+
+def outside_event_loop(call: Callable[[], T]) -> T:
+    """Run *call* here, or in a short-lived thread when this thread runs an asyncio loop
+    (``start`` does): pyroute2's synchronous ``IPRoute`` drives an event loop of its own
+    and refuses to run inside another."""
+    import asyncio
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return call()
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(call).result()
+
+
 def close_all(fds: list[int]) -> None:
     for fd in fds:
         with contextlib.suppress(OSError):
@@ -86,12 +106,15 @@ class KernelTaps:
         from pyroute2 import IPRoute
         from pyroute2.netlink.exceptions import NetlinkError
 
-        try:
+        def call() -> list[Any]:
             with IPRoute() as ipr:
                 found = ipr.link_lookup(ifname=name)
                 if not found:
                     raise NetlinkCallError(what, errno.ENODEV)
                 return list(ipr.link(command, index=found[0], **kwargs))
+
+        try:
+            return outside_event_loop(call)
         except NetlinkError as err:
             raise NetlinkCallError(what, err.code) from err
         except OSError as err:
@@ -100,9 +123,12 @@ class KernelTaps:
     def ifindex(self, name: str) -> int | None:
         from pyroute2 import IPRoute
 
-        with IPRoute() as ipr:
-            found = ipr.link_lookup(ifname=name)
-        return int(found[0]) if found else None
+        def call() -> int | None:
+            with IPRoute() as ipr:
+                found = ipr.link_lookup(ifname=name)
+            return int(found[0]) if found else None
+
+        return outside_event_loop(call)
 
     def mtu(self, name: str) -> int:
         [msg] = self._link(f"Cannot get interface MTU on '{name}'", name, "get")[:1]
