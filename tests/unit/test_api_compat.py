@@ -219,6 +219,21 @@ def test_autostart_is_a_link_beside_the_definition(conn: libvirt.virConnect,
         libvirt.VIR_ERR_OPERATION_INVALID
 
 
+def test_dominfo_shows_the_cpu_time_of_a_running_guest(
+        conn: libvirt.virConnect, fake_running: Running,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(hostinfo, "cpu_time_ns", lambda pid: 12_345_000_000)
+
+    def dominfo() -> str:
+        result = CliRunner().invoke(cli, ["-c", conn.getURI(), "dominfo", "a"])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    assert "CPU time" not in dominfo()  # as virsh: only while it runs
+    fake_running(conn._svc, conn._svc.store.load("a"), 1)
+    assert "CPU(s):         1\nCPU time:       12.3s\nMax memory:" in dominfo()
+
+
 def test_autostart_command_and_dominfo(conn: libvirt.virConnect) -> None:
     runner = CliRunner()
 

@@ -23,11 +23,19 @@ def service(ctx: click.Context) -> DomainService:
 
 @cli.command()
 @click.argument("file", metavar="FILE")
+@click.option("--validate", is_flag=True,
+              help="Refuse elements libvirt's domain schema does not have (without it they "
+                   "are dropped with a warning, as virsh define does).")
 @click.pass_context
 @reports_errors
-def define(ctx: click.Context, file: str) -> None:
+def define(ctx: click.Context, file: str, validate: bool) -> None:
     """Define (but do not start) a domain from an XML file."""
-    domain = service(ctx).define_file(file)
+    from contextlib import nullcontext
+
+    from pyvirt.domain.xml.unknown import unknown_elements_refused
+
+    with unknown_elements_refused() if validate else nullcontext():
+        domain = service(ctx).define_file(file)
     click.echo(f"Domain '{domain.name}' defined from {file}")
 
 
@@ -175,13 +183,18 @@ def domstate(ctx: click.Context, domain: str, reason: bool) -> None:
 @reports_errors
 def dominfo(ctx: click.Context, domain: str) -> None:
     """Print basic information about a domain."""
+    from pyvirt.runtime.hostinfo import cpu_time_ns
+
     svc = service(ctx)
     d = svc.lookup(domain)
     view = svc.view(d)
+    running = view.info.state.active and view.pid is not None
+    cpu_time = [("CPU time", f"{cpu_time_ns(view.pid) / 1e9:.1f}s")] \
+        if running and view.pid is not None else []
     click.echo(render_pairs([
         ("Id", str(view.domid) if view.domid else "-"), ("Name", view.name),
         ("UUID", view.uuid), ("OS Type", d.os.type), ("State", view.info.state.text),
-        ("CPU(s)", str(d.vcpu.current or d.vcpu.count)),
+        ("CPU(s)", str(d.vcpu.current or d.vcpu.count)), *cpu_time,
         ("Max memory", f"{d.memory} KiB"), ("Used memory", f"{d.current_memory or d.memory} KiB"),
         ("Persistent", "yes" if view.persistent else "no"),
         ("Autostart", "enable" if svc.store.autostart(d.name) else "disable"),
