@@ -4,14 +4,19 @@ libvirt's messages, and that every failure and every stop leaves nothing behind.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import itertools
 import os
+import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+import pyvirt.qmp.monitor
 from pyvirt.domain.defaults import mac_factory
 from pyvirt.domain.io import domain_from_xml
 from pyvirt.domain.model import Domain
@@ -20,19 +25,25 @@ from pyvirt.errors import (
     HostError,
     NetlinkCallError,
     OperationInvalidError,
+    ProcessError,
     PyvirtError,
     SystemCallError,
 )
 from pyvirt.host.netstate import HostState, TapRecord
-from pyvirt.host.taps import TapHost
+from pyvirt.host.taps import TapConnection, TapHost
 from pyvirt.host.tuntap import IFF_MULTI_QUEUE, IFF_NO_PI, IFF_TAP, IFF_VNET_HDR
 from pyvirt.qemu.aliases import assign_aliases
 from pyvirt.qemu.caps import QemuCaps
 from pyvirt.qemu.define import prepare_definition
 from pyvirt.qemu.tapnic import NicFds, host_mac
+from pyvirt.runtime import domain as runtime_domain
+from pyvirt.runtime import process
+from pyvirt.runtime.domain import Runtime
+from pyvirt.store.roots import StateRoot
 from pyvirt.types import MacAddress
 
 CAPS = Path(__file__).resolve().parents[1] / "data" / "caps" / "qemu-7.2-x86_64.json"
+CAPS_72 = QemuCaps.from_json(CAPS.read_text())
 
 
 @dataclass
@@ -320,3 +331,87 @@ def test_host_mac_rule() -> None:
 
 def test_fd_plan_shape() -> None:
     assert NicFds((3,)).vhost == ()
+
+
+# --- through the runtime: fds handed to QEMU, closed here, every stop path ---------------
+
+class TapHooks:
+    """The runtime's host hooks with taps only (no SR-IOV)."""
+
+    def __init__(self, taps: TapHost) -> None:
+        self.taps = taps
+
+    def prepare(self, live: Domain) -> Domain:
+        return live
+
+    def connect_nics(self, live: Domain) -> TapConnection:
+        return self.taps.connect(live)
+
+    def release(self, live: Domain) -> None:
+        self.taps.release(live.name)
+
+
+@dataclass
+class Spawned:
+    argv: tuple[str, ...]
+    pass_fds: tuple[int, ...]
+    open_at_spawn: list[int]
+
+
+@pytest.fixture
+def spawned(monkeypatch: pytest.MonkeyPatch, kernel: FakeKernel) -> Iterator[list[Spawned]]:
+    """Each "QEMU" is a detached sleep; records argv and the fds it was handed."""
+    from tests.unit.test_host_runtime import StubMonitor
+
+    launched: list[Spawned] = []
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def spawn(argv: tuple[str, ...], log_path: Path, *args: Any,
+              pass_fds: tuple[int, ...] = (), **kwargs: Any) -> process.ProcessId:
+        launched.append(Spawned(argv, pass_fds, kernel.open_fds()))
+        if "fail-spawn" in kernel.fail:
+            raise ProcessError("cannot execute qemu: No such file or directory")
+        proc = subprocess.Popen(["sleep", "60"], start_new_session=True)
+        procs.append(proc)
+        ident = process.identify(proc.pid)
+        assert ident is not None
+        return ident
+
+    monkeypatch.setattr(process, "spawn", spawn)
+    monkeypatch.setattr(pyvirt.qmp.monitor, "Monitor", StubMonitor)
+    monkeypatch.setattr(runtime_domain, "Monitor", StubMonitor)
+    yield launched
+    for proc in procs:
+        proc.kill()
+        proc.wait()
+
+
+def test_start_hands_the_fds_to_qemu_and_destroy_removes_the_tap(
+        tmp_path: Path, kernel: FakeKernel, spawned: list[Spawned]) -> None:
+    root = StateRoot(tmp_path / "etc", tmp_path / "run", tmp_path / "log", tmp_path / "cache")
+    taps = TapHost(HostState.of(root), kernel, busy=lambda _n: False, warn=lambda _m: None)
+    runtime = Runtime(root, host=TapHooks(taps))
+    live = asyncio.run(runtime.start(guest(BRIDGE_NIC), CAPS_72))
+    [qemu] = spawned
+    [netdev] = [a for a in qemu.argv if a.startswith('{"type":"tap"')]
+    tap_fd, vhost_fd = qemu.pass_fds
+    assert netdev == (f'{{"type":"tap","fd":"{tap_fd}","vhost":true,"vhostfd":"{vhost_fd}",'
+                      '"id":"hostnet0"}')
+    assert sorted(qemu.open_at_spawn) == sorted(qemu.pass_fds)
+    assert kernel.open_fds() == []  # pyvirt's copies closed once QEMU runs
+    assert live.devices.interfaces[0].target_dev == "vnet0"
+    assert "<target dev='vnet0'/>" in runtime.run_dir("g").live_xml.read_text()
+    assert HostState.of(root).has_records()  # so the quick paths take the full one
+    asyncio.run(Runtime(root, host=TapHooks(taps)).destroy("g"))
+    assert "vnet0" not in kernel.links and not HostState.of(root).has_records()
+
+
+def test_a_failed_start_leaves_no_tap_no_record_no_fd(
+        tmp_path: Path, kernel: FakeKernel, spawned: list[Spawned]) -> None:
+    root = StateRoot(tmp_path / "etc", tmp_path / "run", tmp_path / "log", tmp_path / "cache")
+    taps = TapHost(HostState.of(root), kernel, busy=lambda _n: False, warn=lambda _m: None)
+    kernel.fail["fail-spawn"] = 0
+    with pytest.raises(ProcessError):
+        asyncio.run(Runtime(root, host=TapHooks(taps)).start(guest(BRIDGE_NIC), CAPS_72))
+    assert set(kernel.links) == {"br0"} and not HostState.of(root).has_records()
+    assert kernel.open_fds() == []
