@@ -273,3 +273,15 @@ def test_pool_member_without_a_model_is_placed_on_a_root_port() -> None:
     member without one must be placed like a hostdev interface, not as an rtl8139."""
     live = define("guest", pool_iface().replace("<model type='virtio'/>", ""))
     assert live.devices.interfaces[1].model is None
+
+
+def test_room_for_counts_vfs_promised_to_earlier_arrivals(tmp_path: Path) -> None:
+    """What ``evacuate`` asks a destination: the VF a guest would get, claiming nothing."""
+    host = started(make_host(tmp_path))
+    stored = define("guest", pool_iface())
+    sriov = host.sriov()
+    assert sriov.room_for(stored) == [VFS[0]]
+    assert sriov.room_for(stored, taken=[VFS[0]]) == [VFS[1]]
+    assert host.kernel.driver_of(VFS[0]) != "vfio-pci"  # nothing was bound or claimed
+    with pytest.raises(HostError, match="none are available"):
+        sriov.room_for(stored, taken=list(VFS))

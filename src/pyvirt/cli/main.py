@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import warnings
 from collections.abc import Callable
 from functools import wraps
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -35,6 +36,7 @@ COMMAND_MODULES: dict[str, str] = {
     **dict.fromkeys(("validate", "domxml-to-native"), "xmlcmds"),
     **dict.fromkeys(("nodedev-detach", "nodedev-reattach", "net-define", "net-undefine",
                      "net-start", "net-destroy", "net-list", "net-dumpxml"), "hostcmds"),
+    "evacuate": "fleetcmds",
     "guest": "guestcmds",
 }
 
@@ -74,11 +76,25 @@ def fail(message: str) -> None:
     sys.exit(1)
 
 
+def _show_warning(message: Warning | str, category: type[Warning], filename: str,
+                  lineno: int, file: Any = None, line: str | None = None) -> None:
+    """pyvirt's own warnings (an unknown element dropped ...): one ``warning:`` line."""
+    if category.__module__.startswith("pyvirt."):
+        sys.stderr.write(f"warning: {message}\n")
+    else:
+        _PYTHON_SHOWWARNING(message, category, filename, lineno, file, line)
+
+
+_PYTHON_SHOWWARNING = warnings.showwarning
+
+
 def reports_errors(func: F) -> F:
-    """Turn every failure of a command into one ``error:`` line and exit status 1."""
+    """Turn every failure of a command into one ``error:`` line and exit status 1;
+    pyvirt's warnings are one ``warning:`` line each."""
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        warnings.showwarning = _show_warning
         try:
             return func(*args, **kwargs)
         except PyvirtError as err:

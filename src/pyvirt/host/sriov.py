@@ -107,6 +107,18 @@ class SriovHost:
             self._apply(live.name, assignments, devices)
         return live
 
+    def room_for(self, live: Domain, taken: Sequence[PciAddress] = ()) -> list[PciAddress]:
+        """The VFs :meth:`prepare` would give *live*'s pool interfaces now, when the VFs in
+        *taken* are spoken for too (by guests planned to arrive before it). Claims nothing.
+
+        :raises PyvirtError: as :meth:`prepare` would: no such pool, pool not started,
+            pool exhausted.
+        """
+        fixed, requests = plan_devices(live)
+        pools = [(req, net) for req in requests if (net := self._pool(req)) is not None]
+        _live, allocated = self._allocate(live, pools, fixed, also_taken=taken)
+        return [a.device for a in allocated]
+
     def release(self, live: Domain) -> None:
         """Give back every device *live*'s domain holds. Never raises; idempotent."""
         if not self.state.has_records():
@@ -230,13 +242,15 @@ class SriovHost:
         return None
 
     def _allocate(self, live: Domain, pools: Sequence[tuple[PoolRequest, Network]],
-                  fixed: Sequence[Assignment]) -> tuple[Domain, list[Assignment]]:
+                  fixed: Sequence[Assignment], also_taken: Sequence[PciAddress] = ()
+                  ) -> tuple[Domain, list[Assignment]]:
         """A free VF for each pool interface: claimed by nobody, not fixed elsewhere in
         this domain, present on the host; first in pool order.
 
         :raises HostError: in libvirt's words when a pool is exhausted.
         """
-        taken = {c.device for c in self.state.claims()} | {a.device for a in fixed}
+        taken = {c.device for c in self.state.claims()} | {a.device for a in fixed} \
+            | set(also_taken)
         original = live
         allocated = []
         for req, net in pools:

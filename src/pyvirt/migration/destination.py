@@ -18,7 +18,13 @@ from typing import Any
 
 from pyvirt.domain.io import domain_from_xml
 from pyvirt.domain.model import Domain
-from pyvirt.errors import MigrationFailedError, OperationInvalidError, PyvirtError, to_wire
+from pyvirt.errors import (
+    MigrationFailedError,
+    OperationFailedError,
+    OperationInvalidError,
+    PyvirtError,
+    to_wire,
+)
 from pyvirt.migration.job import JobFiles, JobStats
 from pyvirt.migration.ports import DomainOps
 from pyvirt.migration.protocol import PROTOCOL_VERSION, decode, encode
@@ -26,6 +32,7 @@ from pyvirt.qmp.monitor import EventStream, Monitor
 from pyvirt.runtime.failover import failover_status
 from pyvirt.runtime.state import DomainState, Reason, StateInfo
 from pyvirt.store.locks import DomainLock
+from pyvirt.types import PciAddress
 
 REPLUG_TIMEOUT = 20.0
 LOST_CHANNEL_GRACE = 120.0  # how long an orphaned incoming migration may still run
@@ -82,6 +89,31 @@ class DestinationAgent:
         port = free_port(listen)
         await self.monitor.migrate_incoming(f"tcp:{listen}:{port}")
         return {"port": port}
+
+    async def check(self, xml: str, reserved_kib: int, taken: list[str]) -> dict[str, Any]:
+        """Could *xml* arrive here now, with *reserved_kib* of memory and the VFs in
+        *taken* already promised to other arrivals? Starts and claims nothing.
+
+        :raises PyvirtError: saying why not (the definition is invalid here, the domain is
+            active or defined with another UUID here, memory, VFs).
+        """
+        domain, _caps = await asyncio.to_thread(self.ops.prepare, domain_from_xml(xml))
+        observed = await self.runtime.observe(domain.name)
+        if observed.info.state.active:
+            raise OperationInvalidError(f"domain '{domain.name}' is already active")
+        existing = self.ops.find_defined(domain.name)
+        if existing is not None and existing.uuid != domain.uuid:
+            raise MigrationFailedError(
+                f"domain '{domain.name}' is already defined with uuid {existing.uuid}")
+        need = domain.current_memory or domain.memory
+        free = available_memory_kib() - reserved_kib
+        if need > free:
+            raise OperationFailedError(
+                f"not enough free memory for domain '{domain.name}': it needs "
+                f"{need // 1024} MiB, {max(free, 0) // 1024} MiB are available")
+        vfs = await asyncio.to_thread(self.ops.room_for, domain,
+                                      [PciAddress.parse_host_string(t) for t in taken])
+        return {"memory_kib": need, "vfs": [v.host_string for v in vfs]}
 
     async def finish(self, timeout: float, expect_plugged: list[str],
                      stats: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -172,6 +204,15 @@ class DestinationAgent:
             self.lock.release()
 
 
+def available_memory_kib() -> int:
+    """This host's MemAvailable (what the kernel can give without swapping), in KiB."""
+    with open("/proc/meminfo") as meminfo:
+        for line in meminfo:
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1])
+    return 0
+
+
 async def serve(ops: DomainOps) -> int:
     """Answer requests on stdin/stdout until ``bye`` or end of input, for an incoming
     migration into the domains of *ops*."""
@@ -192,6 +233,9 @@ async def serve(ops: DomainOps) -> int:
                 elif op == "prepare":
                     result = await agent.prepare(str(args["xml"]), bool(args["persistent"]),
                                                  str(args["listen"]))
+                elif op == "check":
+                    result = await agent.check(str(args["xml"]), int(args["reserved_kib"]),
+                                               [str(t) for t in args.get("taken", [])])
                 elif op == "finish":
                     result = await agent.finish(float(args["wait"]),
                                                 list(args.get("expect_plugged", [])),

@@ -14,6 +14,7 @@ from pyvirt.domain.model import Domain
 from pyvirt.qemu.caps import QemuCaps
 from pyvirt.runtime.domain import Runtime
 from pyvirt.store.domains import DomainStore
+from pyvirt.types import PciAddress
 
 
 class DomainOps(Protocol):
@@ -39,5 +40,13 @@ class DomainOps(Protocol):
         nothing; may probe the emulator (blocking: async callers use a thread).
 
         :raises PyvirtError: when the definition is not valid here.
+        """
+        ...
+
+    def room_for(self, domain: Domain, taken: list[PciAddress]) -> list[PciAddress]:
+        """The host devices (VFs) *domain* would get here if it arrived now, with the ones
+        in *taken* already spoken for. Claims nothing.
+
+        :raises PyvirtError: when this host cannot give it what it needs.
         """
         ...

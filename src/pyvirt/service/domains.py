@@ -22,6 +22,7 @@ from pyvirt.runtime.launch import forget_plan
 from pyvirt.runtime.state import DomainState, StateInfo
 from pyvirt.service.context import Context
 from pyvirt.store.domains import DomainStore
+from pyvirt.types import PciAddress
 
 if TYPE_CHECKING:
     from pyvirt.qemu.caps import QemuCaps
@@ -77,6 +78,12 @@ class DomainService:
         """
         caps = self.ctx.caps_for(emulator_of(domain))
         return prepare_definition(domain, caps, self.ctx.new_mac()), caps
+
+    def room_for(self, domain: Domain, taken: list[PciAddress]) -> list[PciAddress]:
+        """See :meth:`pyvirt.migration.ports.DomainOps.room_for`."""
+        from pyvirt.service.hosthooks import sriov_host_for
+
+        return sriov_host_for(self.ctx.root).room_for(domain, taken)
 
     def define(self, domain: Domain) -> Domain:
         with self.runtime.lock(domain.name, "define"):
