@@ -5,6 +5,7 @@ libvirt's messages, and that every failure and every stop leaves nothing behind.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import itertools
 import os
@@ -125,6 +126,10 @@ class FakeKernel:
         if name not in self.links:
             raise NetlinkCallError("gone", errno.ENODEV)
         del self.links[name]
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[object]:
+        yield self
 
     def open_fds(self) -> list[int]:
         """Descriptors handed out and still open."""

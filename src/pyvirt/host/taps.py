@@ -106,12 +106,12 @@ class TapHost:
         wanted = [i for i, nic in enumerate(live.devices.interfaces) if is_tap(nic)]
         if not wanted:
             if self.state.taps():
-                with self.lock(f"reconcile ({live.name})"):
+                with self.lock(f"reconcile ({live.name})"), self.ops.session():
                     self.reconcile(starting=live.name)
             return TapConnection(live)
         result = TapConnection(live)
         nics = list(live.devices.interfaces)
-        with self.lock(f"taps of {live.name}"):
+        with self.lock(f"taps of {live.name}"), self.ops.session():
             self.reconcile(starting=live.name)
             try:
                 for index in wanted:
@@ -216,7 +216,7 @@ class TapHost:
         if not self.state.taps():
             return
         try:
-            with self.lock(f"release taps of {domain}"):
+            with self.lock(f"release taps of {domain}"), self.ops.session():
                 self._undo(domain)
         except (PyvirtError, OSError) as err:
             self.warn(f"could not remove the taps of domain '{domain}': {err}")

@@ -22,7 +22,8 @@ from pyvirt.host.netstate import HostState
 from pyvirt.host.sriov import SriovHost
 from pyvirt.host.sysfs import Sysfs
 from pyvirt.host.taps import TapConnection, TapHost
-from pyvirt.host.tuntap import KernelTaps
+from pyvirt.host.tuntap import KernelTaps, outside_event_loop
+from pyvirt.qemu.tapnic import is_tap
 from pyvirt.runtime.hooks import HostHooks
 from pyvirt.runtime.status import RunDir, domain_lock
 from pyvirt.store.roots import StateRoot
@@ -73,10 +74,15 @@ class HostResources:
         return self.sriov.prepare(live)
 
     def connect_nics(self, live: Domain) -> TapConnection:
-        return self.taps.connect(live)
+        if not any(is_tap(nic) for nic in live.devices.interfaces) \
+                and not self.taps.state.taps():
+            return TapConnection(live)  # nothing to make or reconcile: no netlink at all
+        # start runs an event loop, pyroute2's IPRoute its own: a thread of its own
+        return outside_event_loop(lambda: self.taps.connect(live))
 
     def release(self, live: Domain) -> None:
-        self.taps.release(live.name)
+        if self.taps.state.taps():
+            outside_event_loop(lambda: self.taps.release(live.name))
         self.sriov.release(live)
 
     def prepare_device(self, live: Domain, dev: Interface | Hostdev) -> Interface | Hostdev:
