@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from pyvirt.guest.build import GuestImage
+from pyvirt.guest.report import SerialLog
 from pyvirt.guest.xml import demo_domain_xml
 from tests.e2e.conftest import PYVIRT, Host, needs_qemu
 
@@ -146,3 +147,32 @@ def test_remote_failures_are_one_line(remote: Remote, tmp_path: Path) -> None:
         assert proc.stderr.startswith(message), proc.stderr
         assert proc.stderr.count("\n") == 1, proc.stderr
     assert not root.exists()  # nothing was made on either side
+
+
+def test_migration_between_two_remote_hosts_driven_from_a_third(
+        remote: Remote, guest_image: GuestImage, tmp_path: Path) -> None:
+    """``pyvirt -c qemu+ssh://A migrate g qemu+ssh://B``: the command runs on A, whose
+    pyvirt drives B's agent over its own ssh; the stream goes from A to B directly.
+    (A and B are two state roots behind one sshd here; what is shown is the route.)"""
+    a, b = Host(tmp_path / "a"), Host(tmp_path / "b")
+    on_a = remote.uri(a.root, command=str(REMOTE_PYVIRT))
+    on_b = remote.uri(b.root, command=str(REMOTE_PYVIRT))
+    xml = tmp_path / "g.xml"
+    serial = tmp_path / "g.serial"
+    xml.write_text(demo_domain_xml("g", guest_image, serial))
+    try:
+        assert remote.pyvirt(on_a, "define", str(xml)).returncode == 0
+        assert remote.pyvirt(on_a, "start", "g").returncode == 0
+        log = SerialLog(serial, from_end=False)
+        assert log.wait_for(lambda r: r.bonded and r.probe_ok > 0, 90) is not None
+        moved = remote.pyvirt(on_a, "migrate", "--live", "--verbose", "--persistent",
+                              "--undefinesource", "g", on_b)
+        assert moved.returncode == 0, moved.stderr
+        assert "Migration: completed" in moved.stderr  # A's progress, passed through
+        assert a.qemu_pids() == [] and len(b.qemu_pids()) == 1
+        assert remote.pyvirt(on_b, "domstate", "g").stdout.strip() == "running"
+        assert log.wait_for(lambda r: r.bonded and r.probe_ok > 0, 60) is not None
+        assert remote.pyvirt(on_b, "destroy", "g").returncode == 0
+    finally:
+        a.kill_all()
+        b.kill_all()
