@@ -22,7 +22,9 @@ from pyvirt.domain.model import (
     Rng,
     TransientTeaming,
 )
-from pyvirt.domain.model.chardev import CharDevice, CharType
+from pyvirt.domain.model.chardev import Channel, CharDevice, CharType
+from pyvirt.domain.model.clock import Timer
+from pyvirt.errors import PyvirtError
 from pyvirt.types import DriveAddress, PciAddress
 from pyvirt.xmlspec.engine import plan
 from pyvirt.xmlspec.fields import Child, Custom, Flag, Leaf, Union
@@ -59,7 +61,19 @@ FILTERS: dict[type, Any] = {
     Os: lambda os: os.bootmenu_timeout is None or os.bootmenu is not None,
     CharDevice: lambda dev: dev.log_append is None or dev.log_file is not None,
     Rng: lambda rng: rng.rate_period is None or rng.rate_bytes is not None,
+    Channel: lambda ch: ch.type is not CharType.FILE or ch.path is not None,
+    Timer: lambda timer: _passes(timer),
+    Domain: lambda dom: not dom.timers or dom.clock_offset is not None,
 }
+
+
+def _passes(obj: Any) -> bool:
+    """Whether ``obj`` keeps its class's cross-field rule (``xml_check``)."""
+    try:
+        obj.xml_check(None)
+    except PyvirtError:
+        return False
+    return True
 
 
 def _leaf(spec: Leaf, optional: bool) -> st.SearchStrategy[Any]:

@@ -10,7 +10,7 @@ The alias is also the QEMU device ``id``, so these names are what QMP, events an
   buses, ``<bus><controller>-<bus>-<unit>`` (SCSI adds the target: ``scsi0-0-0-0``);
 * controllers: ``pci.<index>`` (``pcie.0`` for pcie-root), ``usb`` for USB 0, ``ide`` for
   the built-in IDE (i440fx) and SATA (q35) controller 0, else ``<type><index>``;
-* serials, consoles, inputs, videos and RNGs: ``<kind><position>``; a first console that
+* serials, consoles, channels, inputs, videos and RNGs: ``<kind><position>``; a first console that
   only mirrors the first serial port shares its alias; the balloon is ``balloon0``.
 
 Aliases already present (user ``ua-`` aliases, or a live definition) are never changed.
@@ -171,6 +171,7 @@ def assign_aliases(domain: Domain) -> Domain:
         hostdevs=hostdevs,
         serials=serials,
         consoles=_name_consoles(d.consoles, serials),
+        channels=tuple(_named(x, f"channel{i}") for i, x in enumerate(d.channels)),
         inputs=tuple(_named(x, f"input{i}") for i, x in enumerate(d.inputs)),
         videos=tuple(_named(x, f"video{i}") for i, x in enumerate(d.videos)),
         rngs=tuple(_named(x, f"rng{i}") for i, x in enumerate(d.rngs)),

@@ -24,6 +24,7 @@ PROBED_DEVICES: tuple[str, ...] = (
     "qemu-xhci", "piix3-usb-uhci", "usb-tablet", "usb-kbd", "usb-mouse",
     "virtio-tablet-pci", "virtio-keyboard-pci", "virtio-mouse-pci",
     "virtio-balloon-pci", "virtio-rng-pci", "isa-serial",
+    "virtio-serial-pci", "virtserialport", "virtio-vga", "virtio-gpu-pci",
 )
 
 #: Bumped whenever the JSON layout changes; files in another format are re-probed.

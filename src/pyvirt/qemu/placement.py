@@ -30,9 +30,10 @@ from pyvirt.qemu.machine import PCIE_NIC_MODELS, is_i440fx, is_pool_member, is_q
 from pyvirt.qemu.postparse import insert_controller
 from pyvirt.types import PciAddress
 
-_LISTS = ("controllers", "interfaces", "disks", "hostdevs", "rngs", "inputs")
+_LISTS = ("controllers", "interfaces", "disks", "hostdevs", "rngs", "inputs", "videos")
 _PCIE_CONTROLLER_MODELS = frozenset({"qemu-xhci", "nec-xhci", "virtio-scsi"})
 _Q35_RESERVED_SLOTS = frozenset({0, 0x1F})
+_PLACED_CONTROLLERS = (ControllerType.USB, ControllerType.SCSI, ControllerType.VIRTIO_SERIAL)
 
 
 @dataclass
@@ -60,9 +61,10 @@ def _requests(domain: Domain) -> list[_Request]:
             pcie = (nic.model or "") in PCIE_NIC_MODELS or is_pool_member(nic)
             reqs.append(_Request("interfaces", i, pcie))
     for i, ctl in enumerate(d.controllers):
-        if ctl.address is None and ctl.type in (ControllerType.USB, ControllerType.SCSI) \
-                and ctl.model != "none":
-            reqs.append(_Request("controllers", i, (ctl.model or "") in _PCIE_CONTROLLER_MODELS))
+        if ctl.address is None and ctl.type in _PLACED_CONTROLLERS and ctl.model != "none":
+            pcie = ctl.type is ControllerType.VIRTIO_SERIAL \
+                or (ctl.model or "") in _PCIE_CONTROLLER_MODELS
+            reqs.append(_Request("controllers", i, pcie))
     for i, disk in enumerate(d.disks):
         if disk.target_bus is DiskBus.VIRTIO and disk.address is None:
             reqs.append(_Request("disks", i, True))
@@ -76,6 +78,8 @@ def _requests(domain: Domain) -> list[_Request]:
             and d.memballoon.address is None:
         reqs.append(_Request("memballoon", 0, True))
     reqs += [_Request("rngs", i, True) for i, r in enumerate(d.rngs) if r.address is None]
+    reqs += [_Request("videos", i, True) for i, v in enumerate(d.videos)
+             if i > 0 and v.model != "none" and v.address is None]
     reqs += [_Request("inputs", i, True) for i, inp in enumerate(d.inputs)
              if inp.bus is InputBus.VIRTIO and inp.address is None]
     return reqs
@@ -85,7 +89,7 @@ def _mark_explicit(domain: Domain, state: _State) -> None:
     """Reserve every explicit address. :raises ParseError: for one used twice."""
     d = domain.devices
     addressed: list[Any] = [*d.controllers, *d.interfaces, *d.disks, *d.hostdevs, *d.rngs,
-                            *d.inputs, d.memballoon]
+                            *d.inputs, *d.videos, d.memballoon]
     for dev in addressed:
         addr = getattr(dev, "address", None)
         if isinstance(addr, PciAddress):
@@ -187,6 +191,21 @@ def _address_root_ports(state: _State, new: list[Controller]) -> list[Controller
             for c in placed]
 
 
+def _mark_multifunction(existing: list[Controller], auto: set[int],
+                        new: list[Controller]) -> None:
+    """Root ports of the definition that got their address here are multifunction at
+    function 0 of a root-bus slot that other controllers share (as new ports are)."""
+    functions: dict[int, int] = {}
+    for ctl in (*existing, *new):
+        if isinstance(ctl.address, PciAddress) and ctl.address.bus == 0:
+            functions[ctl.address.slot] = functions.get(ctl.address.slot, 0) + 1
+    for i in auto:
+        addr = existing[i].address
+        if isinstance(addr, PciAddress) and addr.function == 0 \
+                and functions.get(addr.slot, 0) > 1:
+            existing[i] = replace(existing[i], address=replace(addr, multifunction=True))
+
+
 def _place_i440fx(reqs: list[_Request], state: _State) -> None:
     controllers = state.devices["controllers"]
     for i, ctl in enumerate(controllers):  # PIIX3 functions of slot 1
@@ -204,6 +223,19 @@ def _place_i440fx(reqs: list[_Request], state: _State) -> None:
         _set_address(state, req, PciAddress(0, 0, slot, 0))
 
 
+def _place_primary_video(domain: Domain, state: _State) -> None:
+    """The first video sits on the root bus, in the slot libvirt keeps for it (q35: 1,
+    i440fx: 2), which no other device shares."""
+    videos = state.devices["videos"]
+    if not videos or videos[0].model == "none" or videos[0].address is not None:
+        return
+    slot = 1 if is_q35(domain.os.machine) else 2 if is_i440fx(domain.os.machine) else None
+    if slot is None or any((0, slot, fn) in state.used for fn in range(8)):
+        return
+    videos[0] = replace(videos[0], address=PciAddress(0, 0, slot, 0))
+    state.used.update((0, slot, fn) for fn in range(8))
+
+
 def assign_pci_addresses(domain: Domain) -> Domain:
     """Return *domain* with every PCI device addressed and root ports added.
 
@@ -212,14 +244,20 @@ def assign_pci_addresses(domain: Domain) -> Domain:
     d = domain.devices
     state = _State({name: list(getattr(d, name)) for name in _LISTS}, d.memballoon)
     _mark_explicit(domain, state)
+    _place_primary_video(domain, state)
     reqs = _requests(domain)
     controllers: tuple[Controller, ...]
     if is_q35(domain.os.machine):
         existing = state.devices["controllers"]
         for i, ctl in enumerate(existing):
-            if ctl.model == PciModel.PCIE_ROOT_PORT.value and ctl.address is None:
-                existing[i] = _address_root_ports(state, [ctl])[0]
+            if ctl.model == PciModel.PCIE_ROOT_PORT.value and ctl.model_name is None:
+                existing[i] = replace(ctl, model_name="pcie-root-port")
+        auto = {i for i, ctl in enumerate(existing)
+                if ctl.model == PciModel.PCIE_ROOT_PORT.value and ctl.address is None}
+        for i in sorted(auto):
+            existing[i] = _address_root_ports(state, [existing[i]])[0]
         new = _address_root_ports(state, _place_q35(domain, reqs, state))
+        _mark_multifunction(existing, auto, new)
         controllers = tuple(state.devices["controllers"])
         for ctl in new:
             controllers = insert_controller(controllers, ctl)

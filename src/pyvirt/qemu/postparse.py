@@ -25,6 +25,7 @@ from pyvirt.domain.model import (
     Memballoon,
     PciModel,
     Rom,
+    VirtioSerialAddress,
 )
 from pyvirt.errors import ParseError
 from pyvirt.qemu.aliases import drive_address
@@ -146,9 +147,59 @@ def _small_devices(domain: Domain) -> Domain:
 
 
 def _default_cpu(domain: Domain) -> Domain:
-    if domain.cpu is not None:
+    cpu = domain.cpu
+    if cpu is None:
+        return replace(domain, cpu=Cpu("custom", "exact", "none",
+                                       model=CpuModel("qemu64", "forbid")))
+    if cpu.mode in ("host-passthrough", "maximum"):
+        migratable = True if cpu.migratable is None and cpu.mode == "host-passthrough" \
+            else cpu.migratable
+        return replace(domain, cpu=replace(cpu, check=cpu.check or "none",
+                                           migratable=migratable))
+    if cpu.mode == "host-model":
+        return replace(domain, cpu=replace(cpu, check=cpu.check or "partial"))
+    return domain
+
+
+def _console_serial(domain: Domain) -> Domain:
+    """A first console of target type serial (or none) with no serial port at all: the
+    console is the first ISA serial port, which is added, as libvirt does."""
+    d = domain.devices
+    if d.serials or not d.consoles or d.consoles[0].target_type not in (None, "serial"):
         return domain
-    return replace(domain, cpu=Cpu("custom", "exact", "none", CpuModel("qemu64", "forbid")))
+    console = d.consoles[0]
+    serial = replace(console, target_type="isa-serial", target_port=0, alias=None)
+    consoles = (replace(console, target_type="serial", target_port=0), *d.consoles[1:])
+    return replace(domain, devices=replace(d, serials=(serial,), consoles=consoles))
+
+
+def _channels(domain: Domain) -> Domain:
+    """A virtio-serial controller for the channels, each on the next free port of
+    controller 0; an unset unix source (a path made at start) keeps no mode."""
+    d = domain.devices
+    if not d.channels:
+        return domain
+    domain = _add_controller(domain, Controller(ControllerType.VIRTIO_SERIAL, 0))
+    used = {c.address.port for c in d.channels if c.address is not None}
+    channels = []
+    for ch in d.channels:
+        if ch.path is None and ch.mode is not None:
+            ch = replace(ch, mode=None)
+        if ch.address is None or ch.address.port is None:
+            port = next(p for p in range(1, 32) if p not in used)
+            used.add(port)
+            base = ch.address or VirtioSerialAddress()
+            ch = replace(ch, address=replace(base, port=port))
+        channels.append(ch)
+    return replace(domain, devices=replace(domain.devices, channels=tuple(channels)))
+
+
+def _videos(domain: Domain) -> Domain:
+    """One head by default; the first video is the primary one (model none: as given)."""
+    videos = tuple(v if v.model == "none" else
+                   replace(v, heads=v.heads or 1, primary=True if i == 0 else v.primary)
+                   for i, v in enumerate(domain.devices.videos))
+    return replace(domain, devices=replace(domain.devices, videos=videos))
 
 
 def apply_qemu_defaults(domain: Domain) -> Domain:
@@ -157,4 +208,7 @@ def apply_qemu_defaults(domain: Domain) -> Domain:
     domain = _machine_controllers(domain)
     domain = _disk_defaults(domain)
     domain = _small_devices(domain)
+    domain = _console_serial(domain)
+    domain = _channels(domain)
+    domain = _videos(domain)
     return _default_cpu(domain)

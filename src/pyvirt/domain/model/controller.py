@@ -17,6 +17,7 @@ class ControllerType(StrEnum):
     SATA = "sata"
     SCSI = "scsi"
     IDE = "ide"
+    VIRTIO_SERIAL = "virtio-serial"
 
 
 class PciModel(StrEnum):
@@ -31,12 +32,15 @@ class PciModel(StrEnum):
 class Controller:
     """One controller. ``model`` is the type-specific model string (``pcie-root-port``,
     ``qemu-xhci``, ``virtio-scsi`` ...); ``model_name`` is ``<model name=...>``, the QEMU
-    device libvirt picked for a PCI controller; ``chassis``/``port`` its ``<target>``."""
+    device libvirt picked for a PCI controller; ``chassis``/``port`` its ``<target>``;
+    ``ports`` a USB controller's port count or a virtio-serial controller's maximum."""
 
     type: ControllerType = attr("@type", enum(ControllerType, "controller type"),
                                 required=True)
     index: int = attr("@index", uint(0, 255), default=0)
     model: str | None = attr("@model")
+    ports: int | None = attr("@ports", uint(1, 255))
+    vectors: int | None = attr("@vectors", uint(1, 1024))
     model_name: str | None = attr("model/@name", need=True)
     chassis: int | None = attr("target/@chassis", uint(0, 255))
     port: int | None = attr("target/@port", HEX)

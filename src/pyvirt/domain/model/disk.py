@@ -44,6 +44,12 @@ def _disk_name(dev: str, el: Element) -> str:
     return dev
 
 
+def _discard(value: str, el: Element) -> str:
+    if value not in ("unmap", "ignore"):
+        raise ParseError(f"unknown disk discard mode '{value}'{where(el)}")
+    return value
+
+
 def _source_key(kind: str | None) -> str:
     return "dev" if kind == DiskType.BLOCK.value else "file"
 
@@ -77,6 +83,7 @@ class Disk:
     driver_name: str | None = item("driver/@name")
     format: DiskFormat | None = item("driver/@type", enum(DiskFormat, "driver format value"))
     cache: str | None = item("driver/@cache")
+    discard: str | None = item("driver/@discard", checked(TEXT, _discard, ("unmap", "ignore")))
     source: str | None = custom(_read_source, _write_source,
                                 Shape(children=(Pattern("source", _SOURCE_BODY),)))
     target_dev: str = item("target/@dev", checked(TEXT, _disk_name, ("vda", "sdb", "hdc")),

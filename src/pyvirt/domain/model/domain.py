@@ -12,7 +12,8 @@ from typing import Any, ClassVar
 
 from lxml import etree
 
-from pyvirt.domain.model.chardev import CharDevice
+from pyvirt.domain.model.chardev import Channel, CharDevice
+from pyvirt.domain.model.clock import Timer
 from pyvirt.domain.model.controller import Controller
 from pyvirt.domain.model.disk import Disk
 from pyvirt.domain.model.hostdev import HOSTDEV, Hostdev
@@ -22,7 +23,7 @@ from pyvirt.domain.xml.util import Element, attr, make
 from pyvirt.domain.xml.writer import drop_layout
 from pyvirt.errors import ParseError
 from pyvirt.types import size_to_kib
-from pyvirt.xmlspec.codecs import RAW_TEXT, TEXT, YES_NO, checked, enum, uint
+from pyvirt.xmlspec.codecs import ON_OFF, RAW_TEXT, TEXT, YES_NO, checked, enum, uint
 from pyvirt.xmlspec.fields import Pattern, Shape, child, children, custom, flag, many
 from pyvirt.xmlspec.fields import attr as item
 
@@ -94,6 +95,15 @@ class Features:
     acpi: bool = flag("acpi")
     apic: bool = flag("apic")
     pae: bool = flag("pae")
+    vmport: bool | None = item("vmport/@state", ON_OFF, need=True)
+
+
+@dataclass(frozen=True)
+class Pm:
+    """``<pm>``: whether the guest may suspend to RAM (S3) and to disk (S4)."""
+
+    suspend_to_mem: bool | None = item("suspend-to-mem/@enabled", YES_NO, need=True)
+    suspend_to_disk: bool | None = item("suspend-to-disk/@enabled", YES_NO, need=True)
 
 
 @dataclass(frozen=True)
@@ -107,6 +117,7 @@ class Cpu:
     mode: str | None = item("@mode")
     match: str | None = item("@match")
     check: str | None = item("@check")
+    migratable: bool | None = item("@migratable", ON_OFF)
     model: CpuModel | None = child("model", CpuModel)
 
 
@@ -120,6 +131,7 @@ class Devices:
     interfaces: tuple[Interface, ...] = children("interface", Interface)
     serials: tuple[CharDevice, ...] = children("serial", CharDevice)
     consoles: tuple[CharDevice, ...] = children("console", CharDevice)
+    channels: tuple[Channel, ...] = children("channel", Channel)
     inputs: tuple[Input, ...] = children("input", Input)
     graphics: tuple[Graphics, ...] = children("graphics", Graphics)
     audios: tuple[Audio, ...] = children("audio", Audio)
@@ -188,19 +200,21 @@ class Domain:
     features: Features | None = child("features", Features)
     cpu: Cpu | None = child("cpu", Cpu)
     clock_offset: str | None = item("clock/@offset", need=True)
+    timers: tuple[Timer, ...] = children("clock/timer", Timer)
     on_poweroff: LifecycleAction | None = item(
         "on_poweroff", enum(LifecycleAction, "on_poweroff action"))
     on_reboot: LifecycleAction | None = item(
         "on_reboot", enum(LifecycleAction, "on_reboot action"))
     on_crash: LifecycleAction | None = item(
         "on_crash", enum(LifecycleAction, "on_crash action"))
+    pm: Pm | None = child("pm", Pm)
     devices: Devices = child("devices", Devices, factory=Devices)
 
     def aliased_devices(self) -> Iterator[tuple[str, object]]:
         """Every device that has an alias, as (alias, device), in document order."""
         d = self.devices
         groups: tuple[tuple[object, ...], ...] = (
-            d.disks, d.controllers, d.interfaces, d.serials, d.consoles, d.inputs,
+            d.disks, d.controllers, d.interfaces, d.serials, d.consoles, d.channels, d.inputs,
             d.videos, d.hostdevs, d.rngs,
             (d.memballoon,) if d.memballoon else (),
         )

@@ -70,7 +70,8 @@ class Graphics:
 
 @dataclass(frozen=True)
 class Video:
-    model: str = item("model/@type", _only("video model", "none"), need=True, default="none")
+    model: str = item("model/@type", _only("video model", "none", "virtio"), need=True,
+                      default="none")
     heads: int | None = item("model/@heads", uint(1))
     primary: bool | None = item("model/@primary", YES_NO)
     alias: str | None = alias()

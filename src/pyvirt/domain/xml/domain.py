@@ -23,11 +23,36 @@ def parse_identity(el: Element) -> tuple[str, str | None]:
     return checked_name(joined("name")), checked_uuid((joined("uuid") or "").strip() or None)
 
 
+_ROOT_MODELS = ("pci-root", "pcie-root")
+
+
+def number_controllers(el: Element) -> None:
+    """Give each ``<controller>`` without ``index`` one, as libvirt's parser does: a PCI
+    root bus gets 0, any other the lowest index its type does not use yet (explicit
+    indexes are taken first, then document order)."""
+    controllers = el.findall("devices/controller")
+    used: dict[str | None, set[int]] = {}
+    for ctl in controllers:
+        raw = ctl.get("index")
+        if raw is not None and raw.strip().isdigit():
+            used.setdefault(ctl.get("type"), set()).add(int(raw))
+    for ctl in controllers:
+        if ctl.get("index") is not None:
+            continue
+        taken = used.setdefault(ctl.get("type"), set())
+        index = 0 if ctl.get("model") in _ROOT_MODELS else \
+            next(i for i in range(len(taken) + 1) if i not in taken)
+        taken.add(index)
+        ctl.set("index", str(index))
+
+
 def parse_domain(el: Element) -> Domain:
-    """Build a :class:`Domain` from a schema-checked ``<domain>`` element.
+    """Build a :class:`Domain` from a schema-checked ``<domain>`` element (controllers
+    without an index are numbered in it first).
 
     :raises PyvirtError: (ParseError, ConfigUnsupportedError) for bad values.
     """
+    number_controllers(el)
     return parse(Domain, el)
 
 

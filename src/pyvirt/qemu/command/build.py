@@ -12,9 +12,11 @@ from pyvirt.qemu.command.devices_hostdev import hostdev_args
 from pyvirt.qemu.command.devices_misc import (
     audio_args,
     balloon_rng_args,
+    channel_args,
     graphics_args,
     input_args,
     serial_args,
+    video_args,
 )
 from pyvirt.qemu.command.devices_net import network_args
 from pyvirt.qemu.command.devices_storage import disk_args
@@ -59,9 +61,11 @@ def build_command(domain: Domain, caps: QemuCaps, env: BuildEnv) -> QemuCommand:
     argv += disk_args(ctx)
     argv += network_args(ctx)
     argv += serial_args(ctx)
+    argv += channel_args(ctx)
     argv += input_args(ctx)
     argv += audio_args(ctx)
     argv += graphics_args(ctx)
+    argv += video_args(ctx)
     argv += hostdev_args(ctx)
     if env.incoming is not None:
         argv += ["-incoming", env.incoming]

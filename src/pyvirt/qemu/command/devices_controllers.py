@@ -19,7 +19,9 @@ _PCI_DRIVERS = {
 }
 _ROOTS = frozenset({PciModel.PCIE_ROOT.value, PciModel.PCI_ROOT.value})
 _USB_DRIVERS = {"qemu-xhci": "qemu-xhci", "piix3-uhci": "piix3-usb-uhci"}
-_ORDER = (ControllerType.USB, ControllerType.SCSI, ControllerType.SATA, ControllerType.IDE)
+_ORDER = (ControllerType.USB, ControllerType.SCSI, ControllerType.SATA, ControllerType.IDE,
+          ControllerType.VIRTIO_SERIAL)
+_XHCI_MODELS = frozenset({"qemu-xhci"})
 
 
 def _sorted(ctx: BuildContext, kind: ControllerType) -> list[Controller]:
@@ -54,7 +56,16 @@ def _usb_controller(ctx: BuildContext, ctl: Controller) -> PropList | None:
     if driver is None:
         raise ConfigUnsupportedError(f"USB controller model '{model}' is not supported by "
                                      "pyvirt")
-    return [("driver", driver), ("id", ctl.alias),
+    if ctl.ports is not None and model not in _XHCI_MODELS:
+        raise ConfigUnsupportedError(f"USB controller model '{model}' with ports is not "
+                                     "supported by pyvirt")
+    return [("driver", driver), ("p2", ctl.ports), ("p3", ctl.ports), ("id", ctl.alias),
+            *ctx.pci_props(ctl.address, f"controller '{ctl.alias}'")]
+
+
+def _virtio_serial_controller(ctx: BuildContext, ctl: Controller) -> PropList:
+    return [("driver", "virtio-serial-pci"), ("id", ctl.alias), ("max_ports", ctl.ports),
+            ("vectors", ctl.vectors),
             *ctx.pci_props(ctl.address, f"controller '{ctl.alias}'")]
 
 
@@ -87,7 +98,8 @@ def controller_args(ctx: BuildContext) -> list[str]:
     :raises ConfigUnsupportedError: for controller models pyvirt cannot run.
     """
     makers = {ControllerType.USB: _usb_controller, ControllerType.SCSI: _scsi_controller,
-              ControllerType.SATA: _sata_controller, ControllerType.IDE: _ide_controller}
+              ControllerType.SATA: _sata_controller, ControllerType.IDE: _ide_controller,
+              ControllerType.VIRTIO_SERIAL: _virtio_serial_controller}
     found = [_pci_controller(ctx, c) for c in _sorted(ctx, ControllerType.PCI)]
     for kind in _ORDER:
         found += [makers[kind](ctx, c) for c in _sorted(ctx, kind)]

@@ -1,11 +1,19 @@
-"""Character devices, inputs, audio, graphics, the balloon and RNGs."""
+"""Character devices, channels, inputs, audio, graphics, video, the balloon and RNGs."""
 
 from __future__ import annotations
 
 import ipaddress
 import re
+from dataclasses import replace
 
-from pyvirt.domain.model import CharDevice, CharType, ControllerType, InputBus, InputType
+from pyvirt.domain.model import (
+    Channel,
+    CharDevice,
+    CharType,
+    ControllerType,
+    InputBus,
+    InputType,
+)
 from pyvirt.errors import ConfigUnsupportedError, InternalError
 from pyvirt.qemu.command.context import BuildContext
 from pyvirt.qemu.command.props import keyval, props, to_json
@@ -18,18 +26,22 @@ _VNC_BASE_PORT = 5900
 _HOSTNAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$")
 
 
-def _chardev_backend(dev: CharDevice, chardev_id: str) -> str:
+def _chardev_backend(dev: CharDevice | Channel, chardev_id: str) -> str:
     """The ``-chardev`` keyval of a serial port's host side.
 
     :raises ConfigUnsupportedError: when a file or unix source has no path.
     """
-    log = (("logfile", dev.log_file), ("logappend", dev.log_append))
+    log: tuple[tuple[str, str | bool | None], ...] = ()
+    append = None
+    if isinstance(dev, CharDevice):
+        log = (("logfile", dev.log_file), ("logappend", dev.log_append))
+        append = dev.append
     if dev.type is CharType.PTY:
         return keyval("pty", ("id", chardev_id), *log)
     if dev.path is None:
         raise ConfigUnsupportedError(f"serial type '{dev.type.value}' needs a source path")
     if dev.type is CharType.FILE:
-        return keyval("file", ("id", chardev_id), ("path", dev.path), ("append", dev.append),
+        return keyval("file", ("id", chardev_id), ("path", dev.path), ("append", append),
                       *log)
     listen = dev.mode == "bind"  # libvirt's default mode for a unix source is 'connect'
     return keyval("socket", ("id", chardev_id), ("path", dev.path),
@@ -58,6 +70,47 @@ def serial_args(ctx: BuildContext) -> list[str]:
         if not (i == 0 and serials and console.target_type in (None, "serial")):
             raise ConfigUnsupportedError("only a console on the first serial port is "
                                          "supported by pyvirt")
+    return args
+
+
+def channel_args(ctx: BuildContext) -> list[str]:
+    """virtio-serial channels: the host side, then the port. A unix channel without a
+    path listens in the domain's QEMU run directory (beside the QMP socket) under its
+    target name, where libvirt would use its own channel directory.
+
+    :raises InternalError: for a channel defaults did not give a virtio-serial port.
+    """
+    args: list[str] = []
+    for ch in ctx.domain.devices.channels:
+        addr = ch.address
+        if addr is None or addr.port is None:
+            raise InternalError(f"channel '{ch.alias}' has no virtio-serial port")
+        if ch.type is CharType.UNIX and ch.path is None:
+            name = ch.target_name or \
+                f"vioser-{addr.controller:02d}-{addr.bus:02d}-{addr.port:02d}.sock"
+            ch = replace(ch, mode="bind", path=str(ctx.env.qmp_socket.parent / name))
+        chardev_id = f"char{ch.alias}"
+        controller = ctx.controller(ControllerType.VIRTIO_SERIAL, addr.controller)
+        bus = f"{controller.alias if controller else 'virtio-serial' + str(addr.controller)}"
+        args += ["-chardev", _chardev_backend(ch, chardev_id),
+                 "-device", to_json(props(("driver", "virtserialport"),
+                                          ("bus", f"{bus}.{addr.bus}"), ("nr", addr.port),
+                                          ("chardev", chardev_id), ("id", ch.alias),
+                                          ("name", ch.target_name)))]
+    return args
+
+
+def video_args(ctx: BuildContext) -> list[str]:
+    """virtio video: ``virtio-vga`` for the primary one, ``virtio-gpu-pci`` for others
+    (model none emits nothing: ``-nodefaults`` leaves QEMU without a display card)."""
+    args: list[str] = []
+    for i, video in enumerate(ctx.domain.devices.videos):
+        if video.model == "none":
+            continue
+        driver = "virtio-vga" if i == 0 else "virtio-gpu-pci"
+        args += ["-device", to_json(props(
+            ("driver", driver), ("id", video.alias), ("max_outputs", video.heads),
+            *ctx.pci_props(video.address, f"video '{video.alias}'")))]
     return args
 
 
@@ -112,8 +165,7 @@ def _vnc_host(listen: str | None) -> str:
 
 
 def graphics_args(ctx: BuildContext) -> list[str]:
-    """``-vnc`` for the one VNC display (video model none emits nothing: ``-nodefaults``
-    already leaves QEMU without a VGA card).
+    """``-vnc`` for the one VNC display.
 
     :raises ConfigUnsupportedError: for several displays or a port below 5900.
     :raises InternalError: for autoport without ``env.vnc_port``.

@@ -53,7 +53,8 @@ def _blockdevs(disk: Disk, number: int) -> list[str]:
     # backing file named inside an untrusted qcow2 header (libvirt does the same once it
     # knows the chain ends there).
     backing = JSON_NULL if image is DiskFormat.QCOW2 else None
-    layer = props(("node-name", fmt), ("read-only", read_only), ("cache", cache),
+    layer = props(("node-name", fmt), ("read-only", read_only), ("discard", disk.discard),
+                  ("cache", cache),
                   ("driver", image.value), ("file", storage), ("backing", backing))
     return ["-blockdev", to_json(protocol), "-blockdev", to_json(layer)]
 

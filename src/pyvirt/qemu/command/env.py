@@ -14,6 +14,7 @@ from pyvirt.qemu.tapnic import NicFds
 # itself starts with '-'.
 FLAG_OPTIONS = frozenset({
     "-S", "-no-user-config", "-nodefaults", "-no-shutdown", "-no-reboot", "-no-acpi",
+    "-no-hpet",
 })
 
 

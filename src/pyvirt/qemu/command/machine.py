@@ -12,6 +12,7 @@ _MIB_IN_KIB = 1024
 # QEMU >= 6.0 has the 'set-action' QMP command, so libvirt always uses -no-shutdown and
 # applies on_reboot through QMP instead of choosing between -no-shutdown and -no-reboot.
 _SET_ACTION_VERSION = (6, 0, 0)
+_RTC_TRACK = {"guest": "vm", "wall": "host"}
 
 
 def name_args(ctx: BuildContext) -> list[str]:
@@ -39,8 +40,10 @@ def machine_args(ctx: BuildContext) -> list[str]:
 
     :raises ConfigUnsupportedError: for an unusable machine or CPU configuration.
     """
-    machine = keyval(_machine_name(ctx), ("usb", False), ("dump-guest-core", False),
-                     ("memory-backend", "pc.ram"))
+    features = ctx.domain.features
+    vmport = features.vmport if features is not None else None
+    machine = keyval(_machine_name(ctx), ("usb", False), ("vmport", vmport),
+                     ("dump-guest-core", False), ("memory-backend", "pc.ram"))
     accel = "kvm" if ctx.domain.type is DomainType.KVM else "tcg"
     args = ["-machine", machine, "-accel", accel]
     cpu = _cpu_model(ctx.domain)
@@ -71,11 +74,11 @@ def _cpu_model(domain: Domain) -> str | None:
             arch = domain.os.arch or "x86_64"
             raise ConfigUnsupportedError(f"CPU mode '{mode}' for {arch} qemu domain on "
                                          f"{arch} host is not supported by hypervisor")
-        return "host"
+        return keyval("host", ("migratable", cpu.migratable))
     if mode == "host-model":
         return "host" if kvm else "max"
     if mode == "maximum":
-        return "max"
+        return keyval("max", ("migratable", cpu.migratable))
     raise ConfigUnsupportedError(f"Invalid mode attribute '{mode}'")
 
 
@@ -113,16 +116,48 @@ def monitor_args(ctx: BuildContext) -> list[str]:
             "-mon", "chardev=charmonitor,id=monitor,mode=control"]
 
 
+def _clock_args(domain: Domain) -> list[str]:
+    """``-rtc`` (the offset, the RTC timer's track and catch-up), the PIT's lost tick
+    policy and ``-no-hpet`` (the timers' other settings are refused at define).
+
+    :raises ConfigUnsupportedError: for a clock offset other than utc/localtime.
+    """
+    offset = domain.clock_offset or "utc"
+    if offset not in ("utc", "localtime"):
+        raise ConfigUnsupportedError(f"unsupported clock offset '{offset}'")
+    timers = {t.name: t for t in domain.timers}
+    rtc, pit, hpet = timers.get("rtc"), timers.get("pit"), timers.get("hpet")
+    track = _RTC_TRACK.get(rtc.track or "") if rtc else None
+    slew = "slew" if rtc is not None and rtc.tickpolicy == "catchup" else None
+    args = ["-rtc", keyval(f"base={offset}", ("clock", track), ("driftfix", slew))]
+    if pit is not None and pit.tickpolicy in ("delay", "discard"):
+        args += ["-global", f"kvm-pit.lost_tick_policy={pit.tickpolicy}"]
+    if hpet is not None and hpet.present is False:
+        args.append("-no-hpet")
+    return args
+
+
+def _pm_args(ctx: BuildContext) -> list[str]:
+    """``<pm>``: S3/S4 switched on or off on the machine's power management device."""
+    pm = ctx.domain.pm
+    if pm is None:
+        return []
+    device = "ICH9-LPC" if ctx.is_q35 else "PIIX4_PM"
+    args: list[str] = []
+    for state, enabled in (("s3", pm.suspend_to_mem), ("s4", pm.suspend_to_disk)):
+        if enabled is not None:
+            args += ["-global", f"{device}.disable_{state}={0 if enabled else 1}"]
+    return args
+
+
 def clock_pm_boot_args(ctx: BuildContext) -> list[str]:
-    """``-rtc``, ``-no-shutdown``/``-no-reboot``, ``-no-acpi``, ``-boot``, kernel boot.
+    """``-rtc`` and timers, ``-no-shutdown``/``-no-reboot``, ``-no-acpi``, ``<pm>``,
+    ``-boot``, kernel boot.
 
     :raises ConfigUnsupportedError: for a clock offset other than utc/localtime.
     """
     domain = ctx.domain
-    offset = domain.clock_offset or "utc"
-    if offset not in ("utc", "localtime"):
-        raise ConfigUnsupportedError(f"unsupported clock offset '{offset}'")
-    args = ["-rtc", f"base={offset}"]
+    args = _clock_args(domain)
     if ctx.caps.version >= _SET_ACTION_VERSION or domain.on_reboot is not \
             LifecycleAction.DESTROY:
         args.append("-no-shutdown")
@@ -130,6 +165,7 @@ def clock_pm_boot_args(ctx: BuildContext) -> list[str]:
         args.append("-no-reboot")
     if domain.features is None or not domain.features.acpi:
         args.append("-no-acpi")  # x86: libvirt's rule for a missing <features><acpi/>
+    args += _pm_args(ctx)
     os = domain.os
     splash = os.bootmenu_timeout if os.bootmenu else None
     args += ["-boot", keyval(None, ("menu", os.bootmenu), ("splash-time", splash),
