@@ -202,8 +202,17 @@ class virConnect:
 
 @_translated
 def open(uri: str | None = None) -> virConnect:
-    """Open a connection (``None`` -> $PYVIRT_DEFAULT_URI, else qemu:///system)."""
-    return virConnect(choose_uri(uri))
+    """Open a connection (``None`` -> $PYVIRT_DEFAULT_URI, else qemu:///system);
+    ``qemu+ssh://`` gives the API of that host (:mod:`pyvirt.api_remote`)."""
+    chosen = choose_uri(uri)
+    if chosen.startswith("qemu+"):
+        from pyvirt.api_remote import RemoteConnect
+        from pyvirt.store.roots import parse_uri
+
+        target = parse_uri(chosen)
+        if target.is_remote:
+            return RemoteConnect(target)  # type: ignore[return-value]  # the same surface
+    return virConnect(chosen)
 
 
 def openReadOnly(uri: str | None = None) -> virConnect:

@@ -37,6 +37,7 @@ COMMAND_MODULES: dict[str, str] = {
     **dict.fromkeys(("nodedev-detach", "nodedev-reattach", "net-define", "net-undefine",
                      "net-start", "net-destroy", "net-list", "net-dumpxml"), "hostcmds"),
     "evacuate": "fleetcmds",
+    "api-agent": "agentcmds",
     "guest": "guestcmds",
 }
 

@@ -30,7 +30,7 @@ MARKER = b"PYVIRT-PEER "
 #: Commands that act on this machine whatever the connection says.
 LOCAL_ONLY = frozenset({"guest"})
 #: Commands that only make sense on the host they run on (they are the far end of a link).
-NEVER_REMOTE = frozenset({"migrate-agent"})
+NEVER_REMOTE = frozenset({"migrate-agent", "api-agent"})
 
 
 def file_arguments(command: click.Command) -> list[int]:

@@ -123,14 +123,14 @@ class StateRoot:
     def for_uri(cls, uri: ConnectUri) -> StateRoot:
         """The local state *uri* names: every connection's state comes from here.
 
-        :raises OperationUnsupportedError: for a remote URI: a command for another host
-            runs there (pyvirt.cli.remote), never here; before this refusal such a URI
-            silently opened the local root.
+        :raises OperationUnsupportedError: for a remote URI: a command or API call for
+            another host runs there (pyvirt.cli.remote, pyvirt.api_remote), never here;
+            before this refusal such a URI silently opened the local root.
         """
         if uri.is_remote:
             raise OperationUnsupportedError(
-                f"remote connection '{uri.text}' is not supported by the Python API yet: "
-                "the pyvirt command runs on another host over ssh (pyvirt -c URI COMMAND)")
+                f"remote connection '{uri.text}' names another host: its state is reached "
+                "over ssh (pyvirt.cli.remote, pyvirt.api_remote), never opened here")
         if uri.root is not None:
             base = uri.root
             return cls(base / "etc" / "qemu", base / "run" / "qemu", base / "log" / "qemu",
