@@ -1,5 +1,5 @@
-"""A guest with a ``type='bridge'`` NIC on real QEMU: pyvirt makes the tap, QEMU gets
-its fd, every stop path removes it.
+"""Guests with ``type='bridge'`` and ``type='direct'`` NICs on real QEMU: pyvirt makes
+the tap (macvtap), QEMU gets its fd, every stop path removes it.
 
 Everything runs inside a network namespace this test creates (and deletes): the
 bridge, the tap, pyvirt and its QEMU. Nothing is created in the machine's own
@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -82,13 +83,16 @@ def netns() -> Iterator[str]:
 
 
 def bridged_guest_xml(image: GuestImage, tmp: Path, bridge: str,
-                      kernel_args: str = "") -> Path:
+                      kernel_args: str = "", direct: bool = False) -> Path:
     """The demo guest with its virtio standby on *bridge* (its emulated primary stays
-    user-mode: a transient member must be hostdev or pyvirt's emulated stand-in)."""
+    user-mode: a transient member must be hostdev or pyvirt's emulated stand-in); with
+    *direct*, on a macvtap (bridge mode) over the device *bridge* instead."""
     xml = demo_domain_xml("g1", image, tmp / "g1.serial", kernel_args=kernel_args)
     head, sep, rest = xml.partition("<interface type=\"user\">")
     assert sep, xml
-    xml = f"{head}<interface type=\"bridge\">\n      <source bridge=\"{bridge}\"/>{rest}"
+    nic = f"<interface type=\"direct\">\n      <source dev=\"{bridge}\" mode=\"bridge\"/>" \
+        if direct else f"<interface type=\"bridge\">\n      <source bridge=\"{bridge}\"/>"
+    xml = f"{head}{nic}{rest}"
     path = tmp / "g1.xml"
     path.write_text(xml)
     return path
@@ -179,5 +183,60 @@ def test_a_peer_on_the_bridge_reaches_the_guest(tmp_path: Path, guest_image: Gue
         assert sent == 20 and answered_by_guest >= 19, ping.stdout
         host.run("destroy", "g1")
         assert not [n for n in links(netns) if n.startswith("vnet")]
+    finally:
+        host.kill_all()
+
+
+@pytest.fixture
+def veth_peer(netns: str) -> Iterator[str]:
+    """A peer namespace at the far end of the veth ``v0`` (in *netns*, up, no address):
+    the lower device of a macvtap. The peer has 10.0.2.2/24."""
+    ns = f"{netns}-vpeer"
+    subprocess.run(["ip", "netns", "add", ns], check=True, capture_output=True)
+    try:
+        in_ns(ns, "ip", "link", "set", "lo", "up")
+        in_ns(ns, "ip", "link", "add", "p0", "type", "veth", "peer", "name", "v0")
+        in_ns(ns, "ip", "link", "set", "v0", "netns", netns)
+        in_ns(ns, "ip", "addr", "add", "10.0.2.2/24", "dev", "p0")
+        in_ns(ns, "ip", "link", "set", "p0", "up")
+        in_ns(netns, "ip", "link", "set", "v0", "up")
+        yield ns
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+def test_direct_macvtap_reachable_and_removed_after_kill(
+        tmp_path: Path, guest_image: GuestImage, netns: str, veth_peer: str) -> None:
+    host = Host(tmp_path / "host", netns=netns)
+    try:
+        host.run("define", str(bridged_guest_xml(guest_image, tmp_path, "v0", direct=True,
+                                                 kernel_args="pyvirt.skip=e1000e")))
+        host.run("start", "g1")
+        assert "<target dev='macvtap0'/>" in host.run("dumpxml", "g1").stdout
+        tap = links(netns)["macvtap0"]
+        assert tap["link"] == "v0" and "UP" in tap["flags"]  # type: ignore[operator]
+        serial = SerialLog(tmp_path / "g1.serial")
+        answered = serial.wait_for(lambda r: r.probe_ok >= 5, 90)
+        assert answered is not None, f"the guest never reached the peer: {serial.text()[-2000:]}"
+        assert str(tap["address"]) == answered.mac  # the macvtap carries the guest's MAC
+        ping = subprocess.run(["ip", "netns", "exec", veth_peer, sys.executable, "-c", PING,
+                               "10.0.2.15", "20"], capture_output=True, text=True, timeout=60)
+        sent, answered_by_guest = map(int, ping.stdout.split())
+        assert sent == 20 and answered_by_guest >= 19, ping.stdout + ping.stderr
+        # a macvtap is a link of its own: QEMU's death does not remove it, pyvirt does
+        [pid] = host.qemu_pids()
+        os.kill(pid, signal.SIGKILL)
+        for _ in range(50):
+            if not host.qemu_pids():
+                break
+            time.sleep(0.1)
+        assert "macvtap0" in links(netns) and tap_records(host) == ["macvtap0.json"]
+        assert host.run("domstate", "--reason", "g1").stdout.strip() == "shut off (crashed)"
+        assert "macvtap0" not in links(netns) and tap_records(host) == []
+        host.run("start", "g1")
+        assert "<target dev='macvtap1'/>" in host.run("dumpxml", "g1").stdout
+        host.run("destroy", "g1")
+        assert not [n for n in links(netns) if n.startswith("macvtap")]
+        assert tap_records(host) == []
     finally:
         host.kill_all()

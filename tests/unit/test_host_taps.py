@@ -99,6 +99,15 @@ class FakeKernel:
             self.links[name].tap = True
         return self._fds(queues)
 
+    def create_macvtap(self, name: str, lower: str, mode: str, mac: MacAddress) -> None:
+        self.journal.append(f"macvtap {name}@{lower} {mode} {mac}")
+        self.add(name)
+        self.links[name].mac = str(mac)
+
+    def open_macvtap(self, ifindex: int, vnet_hdr: bool, queues: int) -> list[int]:
+        self.journal.append(f"open /dev/tap{ifindex} vnet_hdr={vnet_hdr} x{queues}")
+        return self._fds(queues)
+
     def open_vhost(self, queues: int) -> list[int]:
         if not self.vhost:
             raise FileNotFoundError(errno.ENOENT, "No such file or directory")
@@ -420,3 +429,45 @@ def test_a_failed_start_leaves_no_tap_no_record_no_fd(
         asyncio.run(Runtime(root, host=TapHooks(taps)).start(guest(BRIDGE_NIC), CAPS_72))
     assert set(kernel.links) == {"br0"} and not HostState.of(root).has_records()
     assert kernel.open_fds() == []
+
+
+# --- type='direct': a macvtap, a link of its own that outlives QEMU ------------------------
+
+DIRECT_NIC = ("<interface type='direct'><mac address='52:54:00:00:00:05'/>"
+              "<source dev='eth0' mode='bridge'/><model type='virtio'/></interface>")
+
+
+def test_a_direct_nic_gets_a_macvtap_with_the_guest_mac(taps: TapHost,
+                                                        kernel: FakeKernel) -> None:
+    kernel.add("eth0")
+    conn = taps.connect(guest(DIRECT_NIC))
+    index = kernel.links["macvtap0"].index
+    assert kernel.journal == ["macvtap macvtap0@eth0 bridge 52:54:00:00:00:05", "up eth0",
+                              "up macvtap0", f"open /dev/tap{index} vnet_hdr=True x1"]
+    assert conn.domain.devices.interfaces[0].target_dev == "macvtap0"
+    assert taps.state.taps() == [TapRecord("macvtap0", "g", None, index)]
+    conn.close()
+    assert "macvtap0" in kernel.links  # closing the fds does not remove a macvtap
+    taps.release("g")
+    assert "macvtap0" not in kernel.links and taps.state.taps() == []
+
+
+def test_a_dead_guests_macvtap_is_removed_by_the_next_start(taps: TapHost,
+                                                            kernel: FakeKernel) -> None:
+    kernel.add("eth0")
+    taps.connect(guest(DIRECT_NIC, "dead")).close()  # its QEMU was killed: never released
+    conn = taps.connect(guest(DIRECT_NIC, "next"))
+    assert "macvtap0" not in kernel.links and "macvtap1" in kernel.links
+    assert [t.domain for t in taps.state.taps()] == ["next"]
+    conn.close()
+
+
+def test_direct_refusals(taps: TapHost, kernel: FakeKernel) -> None:
+    with pytest.raises(NetlinkCallError) as err:
+        taps.connect(guest(DIRECT_NIC))
+    assert str(err.value) == ("error creating macvtap interface macvtap0@eth0 "
+                              "(52:54:00:00:00:05): No such device")
+    kernel.add("eth0")
+    with pytest.raises(ConfigUnsupportedError, match="passthrough"):
+        taps.connect(guest(DIRECT_NIC.replace("bridge", "passthrough")))
+    assert taps.state.taps() == [] and set(kernel.links) == {"br0", "eth0"}

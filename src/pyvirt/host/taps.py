@@ -1,4 +1,5 @@
-"""Tap NICs of a state root: ``type='bridge'`` and ``type='ethernet'``, the libvirt way.
+"""Tap NICs of a state root: ``type='bridge'``, ``type='ethernet'`` and ``type='direct'``
+(a macvtap), the libvirt way.
 
 :meth:`TapHost.connect` (before QEMU starts), under the host lock every change of host
 resources holds:
@@ -34,7 +35,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from pyvirt.domain.model import BridgeSource, Domain, Interface
+from pyvirt.domain.model import BridgeSource, DirectSource, Domain, Interface, MacvtapMode
 from pyvirt.errors import (
     ConfigUnsupportedError,
     HostError,
@@ -127,13 +128,15 @@ class TapHost:
     def _connect(self, live: Domain, nic: Interface) -> tuple[Interface, NicFds]:
         queues = queue_count(nic)
         flags = tap_flags(vnet_hdr(nic), queues)
-        if unmanaged(nic):
+        if isinstance(nic.source, DirectSource):
+            name, taps = self._macvtap(live, nic, nic.source, queues)
+        elif unmanaged(nic):
             name = self._existing(nic)
             taps = self.ops.open_tap(name, flags, queues)
         else:
             bridge = nic.source.bridge if isinstance(nic.source, BridgeSource) else None
             bridge_mtu = self.ops.mtu(bridge) if bridge else None
-            name = self._name_for(nic)
+            name = self._name_for(nic, "vnet")
             self.state.write_tap(TapRecord(name, live.name, bridge))
             taps = self.ops.open_tap(name, flags, queues)
             try:
@@ -157,6 +160,30 @@ class TapHost:
             raise
         return replace(nic, target_dev=name), NicFds(tuple(taps), tuple(vhost))
 
+    def _macvtap(self, live: Domain, nic: Interface, source: DirectSource,
+                 queues: int) -> tuple[str, list[int]]:
+        """``type='direct'``: a macvtap on ``<source dev>`` carrying the guest's MAC,
+        recorded before it is made (it is a link of its own: it outlives QEMU)."""
+        mode = source.mode or MacvtapMode.VEPA
+        if mode is MacvtapMode.PASSTHROUGH:
+            raise ConfigUnsupportedError("macvtap mode 'passthrough' is not supported by "
+                                         "pyvirt yet (the lower device's MAC and VLAN must "
+                                         "be saved and restored)")
+        lower = source.dev or ""
+        name = self._name_for(nic, "macvtap")
+        if nic.mac is None or self.ops.ifindex(lower) is None:
+            raise NetlinkCallError(f"error creating macvtap interface {name}@{lower} "
+                                   f"({nic.mac})", errno.ENODEV)
+        self.state.write_tap(TapRecord(name, live.name))
+        self.ops.create_macvtap(name, lower, mode.value, nic.mac)
+        index = self.ops.ifindex(name)
+        self.state.write_tap(TapRecord(name, live.name, None, index))
+        if index is None:
+            raise HostError(f"macvtap interface {name} vanished after its creation")
+        self.ops.set_up(lower)
+        self.ops.set_up(name)
+        return name, self.ops.open_macvtap(index, vnet_hdr(nic), queues)
+
     def _existing(self, nic: Interface) -> str:
         """The tap a ``managed='no'`` ethernet NIC names; it must exist."""
         name = nic.target_dev
@@ -167,29 +194,29 @@ class TapHost:
             raise HostError(f"target managed='no' but specified dev '{name}' doesn't exist")
         return name
 
-    def _name_for(self, nic: Interface) -> str:
+    def _name_for(self, nic: Interface, prefix: str) -> str:
         """The user's name (libvirt 9.1+: it must not exist yet), else the next free
-        ``vnetN`` (a counter per state root, as libvirt's per daemon: names are not
-        reused at once)."""
+        ``vnetN`` / ``macvtapN`` (a counter per prefix and state root, as libvirt's per
+        daemon: names are not reused at once)."""
         if nic.target_dev:
             self._check_length(nic.target_dev)
             if self.ops.ifindex(nic.target_dev) is not None:
                 raise OperationInvalidError(f"The {nic.target_dev} interface already exists")
             return nic.target_dev
-        counter = self.state.directory / "next-vnet"
+        counter = self.state.directory / f"next-{prefix}"
         try:
             first = int(counter.read_text().strip())
         except (OSError, ValueError):
             first = 0
         recorded = {t.name for t in self.state.taps()}
         for n in range(first, first + NAME_ATTEMPTS):
-            name = f"vnet{n}"
+            name = f"{prefix}{n}"
             if len(name) > MAX_IFNAME:
                 break
             if name not in recorded and self.ops.ifindex(name) is None:
                 write_atomic(counter, f"{n + 1}\n")
                 return name
-        raise HostError("no unused vnet names available")
+        raise HostError(f"no unused {prefix} names available")
 
     @staticmethod
     def _check_length(name: str) -> None:

@@ -27,6 +27,8 @@ from pyvirt.types import MacAddress
 TUN_PATH = "/dev/net/tun"
 VHOST_PATH = "/dev/vhost-net"
 TUNSETIFF = 0x400454CA
+TUNGETIFF = 0x800454D2
+MACVTAP_MODES = {"private": 1, "vepa": 2, "bridge": 4, "passthru": 8}
 IFF_TAP = 0x0002
 IFF_NO_PI = 0x1000
 IFF_VNET_HDR = 0x4000
@@ -55,6 +57,16 @@ class TapOps(Protocol):
 
     def open_vhost(self, queues: int) -> list[int]:
         """:raises OSError: when ``/dev/vhost-net`` cannot be opened."""
+        ...
+
+    def create_macvtap(self, name: str, lower: str, mode: str, mac: MacAddress) -> None:
+        """A macvtap *name* on *lower* in *mode* (``bridge``, ``vepa``, ``private``)
+        carrying the guest's *mac*, down. :raises NetlinkCallError: in libvirt's words."""
+        ...
+
+    def open_macvtap(self, ifindex: int, vnet_hdr: bool, queues: int) -> list[int]:
+        """*queues* descriptors of ``/dev/tap<ifindex>`` with ``IFF_VNET_HDR`` as asked
+        (and ``IFF_MULTI_QUEUE`` for several). :raises SystemCallError:."""
         ...
 
     def set_mac(self, name: str, mac: MacAddress) -> None: ...
@@ -184,6 +196,54 @@ class KernelTaps:
         try:
             for _ in range(queues):
                 fds.append(os.open(self.vhost_path, os.O_RDWR | os.O_CLOEXEC))
+        except BaseException:
+            close_all(fds)
+            raise
+        return fds
+
+    def create_macvtap(self, name: str, lower: str, mode: str, mac: MacAddress) -> None:
+        from pyroute2.netlink.exceptions import NetlinkError
+
+        what = f"error creating macvtap interface {name}@{lower} ({mac})"
+
+        def call(ipr: Any) -> None:
+            found = ipr.link_lookup(ifname=lower)
+            if not found:
+                raise NetlinkCallError(what, errno.ENODEV)
+            ipr.link("add", ifname=name, kind="macvtap", link=found[0], address=str(mac),
+                     macvtap_mode=mode)
+
+        try:
+            self._with_ipr(call)
+        except NetlinkError as err:
+            raise NetlinkCallError(what, err.code) from err
+
+    def open_macvtap(self, ifindex: int, vnet_hdr: bool, queues: int) -> list[int]:
+        import time
+
+        path = f"/dev/tap{ifindex}"
+        fds: list[int] = []
+        try:
+            for _ in range(queues):
+                for attempt in range(10):  # udev may not have made the node yet
+                    try:
+                        fds.append(os.open(path, os.O_RDWR | os.O_CLOEXEC))
+                        break
+                    except OSError as err:
+                        if err.errno != errno.ENOENT or attempt == 9:
+                            raise SystemCallError(f"cannot open macvtap tap device {path}: "
+                                                  f"{err.strerror}") from err
+                        time.sleep(0.02)
+            for fd in fds:
+                name, flags = struct.unpack("16sH22x", fcntl.ioctl(fd, TUNGETIFF, bytes(40)))
+                wanted = flags & ~(IFF_VNET_HDR | IFF_MULTI_QUEUE) | \
+                    (IFF_VNET_HDR if vnet_hdr else 0) | (IFF_MULTI_QUEUE if queues > 1 else 0)
+                if wanted != flags:
+                    try:
+                        fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH22x", name, wanted))
+                    except OSError as err:
+                        raise SystemCallError("unable to set vnet or multiqueue flags on "
+                                              f"macvtap: {err.strerror}") from err
         except BaseException:
             close_all(fds)
             raise

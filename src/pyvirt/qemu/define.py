@@ -14,7 +14,7 @@ from pyvirt.qemu.caps import QemuCaps
 from pyvirt.qemu.machine import DEFAULT_EMULATOR
 from pyvirt.qemu.placement import assign_pci_addresses
 from pyvirt.qemu.postparse import apply_qemu_defaults
-from pyvirt.qemu.tapnic import strip_reserved_names, validate_tap_nics
+from pyvirt.qemu.tapnic import default_direct_mode, strip_reserved_names, validate_tap_nics
 from pyvirt.qemu.validate import validate_for_qemu
 
 
@@ -30,7 +30,7 @@ def prepare_definition(domain: Domain, caps: QemuCaps | None, new_mac: MacFactor
     domain = strip_reserved_names(strip_auto_aliases(domain))
     validate_domain(domain)
     validate_tap_nics(domain)
-    domain = apply_defaults(domain, new_mac)
+    domain = apply_defaults(default_direct_mode(domain), new_mac)
     domain = apply_qemu_defaults(domain)
     domain = assign_pci_addresses(domain)
     validate_for_qemu(domain, caps)

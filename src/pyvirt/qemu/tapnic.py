@@ -1,4 +1,5 @@
-"""Tap NICs (``type='bridge'`` and ``type='ethernet'``): the pure rules libvirt 9.0
+"""Tap NICs (``type='bridge'``, ``type='ethernet'`` and ``type='direct'``, a macvtap):
+the pure rules libvirt 9.0
 applies to them, shared by the define pipeline, the command builder and the host code
 that creates the taps (``pyvirt.host.taps``).
 
@@ -16,14 +17,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from pyvirt.domain.model import Domain, DomainType, Interface, InterfaceType
-from pyvirt.errors import ConfigUnsupportedError
+from pyvirt.domain.model import (
+    DirectSource,
+    Domain,
+    DomainType,
+    Interface,
+    InterfaceType,
+    MacvtapMode,
+)
+from pyvirt.errors import ConfigUnsupportedError, ParseError
 from pyvirt.qemu.aliases import assign_aliases
 from pyvirt.qemu.machine import DEFAULT_NIC_MODEL, VIRTIO_MODELS
 from pyvirt.types import MacAddress
 
-#: NIC types whose host side is a tap pyvirt creates (or, unmanaged, opens) itself.
-TAP_TYPES = frozenset({InterfaceType.BRIDGE, InterfaceType.ETHERNET})
+#: NIC types whose host side is a tap (or macvtap) pyvirt creates (or, unmanaged, opens)
+#: itself and hands to QEMU as descriptors.
+TAP_TYPES = frozenset({InterfaceType.BRIDGE, InterfaceType.ETHERNET, InterfaceType.DIRECT})
 #: Name prefixes libvirt reserves for the devices it names itself.
 RESERVED_PREFIXES = ("vnet", "macvtap", "macvlan")
 #: Models whose tap gets ``IFF_VNET_HDR`` (libvirt 9.0: virtio, e1000e, vmxnet3; igb
@@ -101,6 +110,18 @@ def strip_reserved_names(domain: Domain) -> Domain:
     return replace(domain, devices=replace(domain.devices, interfaces=kept))
 
 
+def default_direct_mode(domain: Domain) -> Domain:
+    """*domain* with ``mode='vepa'`` on every ``type='direct'`` source without a mode
+    (libvirt's default, which its formatter writes out)."""
+    nics = domain.devices.interfaces
+    kept = tuple(replace(n, source=replace(n.source, mode=MacvtapMode.VEPA))
+                 if isinstance(n.source, DirectSource) and n.source.mode is None else n
+                 for n in nics)
+    if all(a is b for a, b in zip(kept, nics, strict=True)):
+        return domain
+    return replace(domain, devices=replace(domain.devices, interfaces=kept))
+
+
 def validate_tap_nics(domain: Domain) -> None:
     """libvirt's validation of what only tap NICs may say.
 
@@ -110,6 +131,12 @@ def validate_tap_nics(domain: Domain) -> None:
         if unmanaged(iface) and iface.type is not InterfaceType.ETHERNET:
             raise ConfigUnsupportedError("unmanaged target dev is not supported on "
                                          f"interfaces of type '{iface.type.value}'")
+        if isinstance(iface.source, DirectSource):
+            if not iface.source.dev:
+                raise ParseError("interface type='direct' requires a 'source' element")
+            if iface.mtu is not None:
+                raise ConfigUnsupportedError("setting MTU on interface type direct is not "
+                                             "supported yet")
         if vhost_required(iface) and model_of(iface) not in VIRTIO_MODELS:
             raise ConfigUnsupportedError("vhost-net is only supported for virtio network "
                                          "interfaces")

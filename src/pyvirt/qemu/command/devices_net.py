@@ -28,12 +28,13 @@ def netdev_id(iface: Interface) -> str:
 def _netdev(ctx: BuildContext, iface: Interface) -> Props:
     """The host side of the NIC.
 
-    ``user`` is slirp. ``bridge`` and ``ethernet`` are taps the runtime created (or,
-    ``managed='no'``, opened) and hands over as descriptors (``env.nic_fds``), in
+    ``user`` is slirp. ``bridge``, ``ethernet`` and ``direct`` are taps (macvtaps) the
+    runtime created (or, ``managed='no'``, opened) and hands over as descriptors
+    (``env.nic_fds``), in
     libvirt 9.0's form: ``type``, ``fd``/``fds``, ``vhost``, ``vhostfd``/``vhostfds``,
     ``id``; QEMU never opens a tap by name.
 
-    :raises ConfigUnsupportedError: for ``network``, ``direct`` and ``vhostuser``, and
+    :raises ConfigUnsupportedError: for ``network`` and ``vhostuser``, and
         for a tap NIC without descriptors (a hot-plug: not supported yet).
     """
     backend = netdev_id(iface)
