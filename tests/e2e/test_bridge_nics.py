@@ -53,6 +53,34 @@ print(count, ok)
 """
 
 
+# ICMP echo at RATE per second for SECONDS (argv ADDRESS SECONDS RATE), replies collected
+# as they come; prints "SENT ANSWERED" once the last request had 1 s for its reply.
+PING_STREAM = """
+import os, select, socket, struct, sys, time
+def csum(b):
+    s = sum(struct.unpack('!%dH' % (len(b) // 2), b))
+    s = (s >> 16) + (s & 0xffff); s += s >> 16
+    return ~s & 0xffff
+addr, seconds, rate = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
+sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+ident, seen, sent = os.getpid() & 0xffff, set(), 0
+start = time.monotonic()
+end = start + seconds
+while time.monotonic() < end + 1.0:
+    now = time.monotonic()
+    if now < end and sent <= (now - start) * rate:
+        body = struct.pack('!BBHHH', 8, 0, 0, ident, sent & 0xffff) + b'pyvirt-peer-ping'
+        sock.sendto(body[:2] + struct.pack('!H', csum(body)) + body[4:], (addr, 0))
+        sent += 1
+    if select.select([sock], [], [], 0.005)[0]:
+        data, (src, _) = sock.recvfrom(2048)
+        icmp = data[(data[0] & 15) * 4:]
+        if src == addr and icmp[0] == 0 and struct.unpack('!H', icmp[4:6])[0] == ident:
+            seen.add(struct.unpack('!H', icmp[6:8])[0])
+print(sent, len(seen))
+"""
+
+
 def in_ns(ns: str, *argv: str) -> str:
     return subprocess.run(["ip", "netns", "exec", ns, *argv], check=True,
                           capture_output=True, text=True, timeout=30).stdout
@@ -240,3 +268,41 @@ def test_direct_macvtap_reachable_and_removed_after_kill(
         assert tap_records(host) == []
     finally:
         host.kill_all()
+
+
+def test_bridged_guest_migrates_and_the_peer_keeps_reaching_it(
+        tmp_path: Path, guest_image: GuestImage, netns: str, peer: str) -> None:
+    """Two embed roots in one namespace, one bridge: the destination makes its own tap
+    before the incoming stream (vnet0 is the source's, so it takes vnet1), the source's
+    goes once the guest runs there, and a peer pinging at 50/s loses little."""
+    source = Host(tmp_path / "host-a", netns=netns)
+    dest = Host(tmp_path / "host-b", netns=netns)
+    try:
+        source.run("define", str(bridged_guest_xml(guest_image, tmp_path, BRIDGE,
+                                                   kernel_args="pyvirt.skip=e1000e")))
+        source.run("start", "g1")
+        serial = SerialLog(tmp_path / "g1.serial")
+        assert serial.wait_for(lambda r: r.probe_ok >= 5, 90) is not None, serial.text()[-2000:]
+        pinger = subprocess.Popen(["ip", "netns", "exec", peer, sys.executable, "-c",
+                                   PING_STREAM, "10.0.2.15", "12", "50"],
+                                  stdout=subprocess.PIPE, text=True)
+        try:
+            time.sleep(2)
+            source.run("migrate", "--live", "--persistent", "--undefinesource", "g1", dest.uri)
+            out, _ = pinger.communicate(timeout=60)
+        finally:
+            if pinger.poll() is None:
+                pinger.kill()
+        sent, answered = map(int, out.split())
+        lost = sent - answered
+        print(f"peer during migration: sent {sent}, answered {answered}, lost {lost}")
+        assert sent >= 500 and lost <= 50, out
+        assert "<target dev='vnet1'/>" in dest.run("dumpxml", "g1").stdout
+        bridged = {n for n, link in links(netns).items() if link.get("master") == BRIDGE}
+        assert bridged == {"p1", "vnet1"}, bridged  # the source's vnet0 is gone
+        assert tap_records(source) == [] and tap_records(dest) == ["vnet1.json"]
+        dest.run("destroy", "g1")
+        assert tap_records(dest) == [] and "vnet1" not in links(netns)
+    finally:
+        source.kill_all()
+        dest.kill_all()
