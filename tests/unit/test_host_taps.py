@@ -364,6 +364,12 @@ class TapHooks:
     def release(self, live: Domain) -> None:
         self.taps.release(live.name)
 
+    def holds_nics(self, name: str) -> bool:
+        return any(t.domain == name for t in self.taps.state.taps())
+
+    def release_nics(self, name: str) -> None:
+        self.taps.release(name)
+
 
 @dataclass
 class Spawned:
@@ -471,3 +477,18 @@ def test_direct_refusals(taps: TapHost, kernel: FakeKernel) -> None:
     with pytest.raises(ConfigUnsupportedError, match="passthrough"):
         taps.connect(guest(DIRECT_NIC.replace("bridge", "passthrough")))
     assert taps.state.taps() == [] and set(kernel.links) == {"br0", "eth0"}
+
+
+def test_a_start_killed_before_qemu_ran_leaves_no_macvtap_after_the_next_look(
+        tmp_path: Path, kernel: FakeKernel) -> None:
+    root = StateRoot(tmp_path / "etc", tmp_path / "run", tmp_path / "log", tmp_path / "cache")
+    taps = TapHost(HostState.of(root), kernel, busy=lambda _n: False, warn=lambda _m: None)
+    kernel.add("eth0")
+    taps.connect(guest(DIRECT_NIC)).close()  # ...and the pyvirt starting it died here
+    assert "macvtap0" in kernel.links
+    runtime = Runtime(root, host=TapHooks(taps))
+    with runtime.lock("g", "start"):  # another pyvirt is still starting it: hands off
+        asyncio.run(Runtime(root, host=TapHooks(taps)).observe("g"))
+        assert "macvtap0" in kernel.links
+    asyncio.run(runtime.observe("g"))  # e.g. domstate
+    assert "macvtap0" not in kernel.links and not HostState.of(root).has_records()

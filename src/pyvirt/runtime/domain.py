@@ -115,6 +115,7 @@ class Runtime:
         status = rd.read_status()
         if status is None:
             self._kill_orphan(rd, name, holding_lock)
+            self._release_stray_nics(name, holding_lock)
             return Observed(rd.read_last_state(), None)
         if not status.process.alive():
             process.reap(status.process)
@@ -148,6 +149,13 @@ class Runtime:
             return
         if holding_lock or self._abandoned(name):
             self.stopped(name, Reason.FAILED, ident)
+
+    def _release_stray_nics(self, name: str, holding_lock: bool) -> None:
+        """A start killed before QEMU ran leaves recorded taps (a macvtap outlives its
+        maker): the next command that looks at the domain removes them."""
+        if isinstance(self.host, NicHooks) and self.host.holds_nics(name) and (
+                holding_lock or self._abandoned(name)):
+            self.host.release_nics(name)
 
     def _abandoned(self, name: str) -> bool:
         """True when the pyvirt that was starting *name* is gone (its lock is free)."""

@@ -63,3 +63,12 @@ class NicHooks(Protocol):
     def connect_nics(self, live: Domain) -> NicConnection:
         """:raises PyvirtError: in libvirt's words; nothing made stays behind."""
         ...
+
+    def holds_nics(self, name: str) -> bool:
+        """Whether records say the domain *name* has taps or macvtaps (cheap)."""
+        ...
+
+    def release_nics(self, name: str) -> None:
+        """Remove them: the domain does not run (a start died before QEMU did). Never
+        raises."""
+        ...

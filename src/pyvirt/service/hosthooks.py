@@ -80,6 +80,12 @@ class HostResources:
         # start runs an event loop, pyroute2's IPRoute its own: a thread of its own
         return outside_event_loop(lambda: self.taps.connect(live))
 
+    def holds_nics(self, name: str) -> bool:
+        return any(t.domain == name for t in self.taps.state.taps())
+
+    def release_nics(self, name: str) -> None:
+        outside_event_loop(lambda: self.taps.release(name))
+
     def release(self, live: Domain) -> None:
         if self.taps.state.taps():
             outside_event_loop(lambda: self.taps.release(live.name))
