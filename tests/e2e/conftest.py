@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,3 +93,46 @@ def host(tmp_path: Path) -> Iterator[Host]:
     leftovers = h.qemu_pids()
     h.kill_all()
     assert not leftovers, f"QEMU left running after the test: {leftovers}"
+
+
+SSHD = "/usr/sbin/sshd"
+
+
+def start_sshd(namespace: str, listen: str, workdir: Path, *, port: int = 22,
+               client_namespace: str | None = None) -> tuple[subprocess.Popen[bytes], Path]:
+    """An sshd for root with a fresh key pair, in *namespace* on *listen*:*port*; returns
+    it (the caller kills it) and the client key, once a client in *client_namespace*
+    (default: the same) logs in. For tests only: no PAM, no strict modes."""
+    key, hostkey = workdir / "id", workdir / "hostkey"
+    for path in (key, hostkey):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)],
+                       check=True, capture_output=True)
+    (workdir / "authorized_keys").write_text(Path(f"{key}.pub").read_text())
+    Path("/run/sshd").mkdir(exist_ok=True)
+    sshd = subprocess.Popen(
+        ["ip", "netns", "exec", namespace, SSHD, "-D", "-e", "-f", "/dev/null",
+         "-h", str(hostkey), "-o", f"ListenAddress={listen}:{port}",
+         "-o", "PermitRootLogin=yes", "-o", f"AuthorizedKeysFile={workdir / 'authorized_keys'}",
+         "-o", "StrictModes=no", "-o", "UsePAM=no", "-o", "PidFile=none"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while subprocess.run(
+            ["ip", "netns", "exec", client_namespace or namespace, "ssh", "-i", str(key),
+             "-p", str(port), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+             "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
+             "-o", "ConnectTimeout=2", f"root@{listen}", "true"],
+            capture_output=True).returncode != 0:
+        if time.monotonic() > deadline:
+            sshd.kill()
+            sshd.wait()
+            raise AssertionError("sshd in the namespace never answered")
+        time.sleep(0.2)
+    return sshd, key
+
+
+def remove_namespace(name: str) -> None:
+    """Kill what runs in network namespace *name*, then delete it."""
+    for pid in subprocess.run(["ip", "netns", "pids", name], capture_output=True,
+                              text=True).stdout.split():
+        subprocess.run(["kill", "-9", pid], capture_output=True)
+    subprocess.run(["ip", "netns", "del", name], capture_output=True)

@@ -11,7 +11,6 @@ import secrets
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,9 +20,8 @@ import pytest
 from pyvirt.guest.build import GuestImage
 from pyvirt.guest.report import SerialLog
 from pyvirt.guest.xml import demo_domain_xml
-from tests.e2e.conftest import Host, needs_qemu
+from tests.e2e.conftest import SSHD, Host, needs_qemu, remove_namespace, start_sshd
 
-SSHD = "/usr/sbin/sshd"
 pytestmark = [
     pytest.mark.e2e, needs_qemu,
     pytest.mark.skipif(not (Path(SSHD).exists() and shutil.which("ssh")
@@ -51,10 +49,6 @@ def remote(tmp_path: Path) -> Iterator[RemoteHost]:
     ns, ns_a, veth_a, veth_b = f"pyvirt-b-{tag}", f"pyvirt-a-{tag}", f"pva{tag}", f"pvb{tag}"
     octet = 2 + secrets.randbelow(250)
     here, there = f"10.231.{octet}.1", f"10.231.{octet}.2"
-    key, hostkey = tmp_path / "id", tmp_path / "hostkey"
-    sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key))
-    sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(hostkey))
-    (tmp_path / "authorized_keys").write_text(Path(f"{key}.pub").read_text())
     sshd = None
     try:
         sh("ip", "netns", "add", ns)
@@ -69,35 +63,15 @@ def remote(tmp_path: Path) -> Iterator[RemoteHost]:
         sh("ip", "netns", "exec", ns, "ip", "addr", "add", f"{there}/24", "dev", veth_b)
         sh("ip", "netns", "exec", ns, "ip", "link", "set", veth_b, "up")
         sh("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up")
-        Path("/run/sshd").mkdir(exist_ok=True)
-        sshd = subprocess.Popen(
-            ["ip", "netns", "exec", ns, SSHD, "-D", "-e", "-f", "/dev/null",
-             "-h", str(hostkey), "-o", f"ListenAddress={there}", "-o", "PermitRootLogin=yes",
-             "-o", f"AuthorizedKeysFile={tmp_path / 'authorized_keys'}",
-             "-o", "StrictModes=no", "-o", "UsePAM=no", "-o", "PidFile=none"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        sshd, key = start_sshd(ns, there, tmp_path, client_namespace=ns_a)
         remote = RemoteHost(ns, there, key, ns_a)
-        deadline = time.monotonic() + 20
-        while subprocess.run(
-                ["ip", "netns", "exec", ns_a, "ssh", "-i", str(key), "-o", "BatchMode=yes",
-                 "-o", "StrictHostKeyChecking=no",
-                 "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
-                 "-o", "ConnectTimeout=2", f"root@{there}", "true"],
-                capture_output=True).returncode != 0:
-            assert time.monotonic() < deadline, "sshd in the namespace never answered"
-            time.sleep(0.2)
         yield remote
     finally:
         if sshd is not None:
             sshd.kill()
             sshd.wait()
         for name in (ns, ns_a):
-            pids = subprocess.run(["ip", "netns", "pids", name], capture_output=True,
-                                  text=True).stdout.split()
-            for pid in pids:
-                subprocess.run(["kill", "-9", pid], capture_output=True)
-            subprocess.run(["ip", "netns", "del", name], capture_output=True)
-
+            remove_namespace(name)
 
 def test_migration_over_ssh_to_another_namespace(remote: RemoteHost,
                                                  guest_image: GuestImage, tmp_path: Path,

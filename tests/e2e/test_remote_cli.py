@@ -12,7 +12,6 @@ import secrets
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,9 +21,8 @@ import pytest
 from pyvirt.guest.build import GuestImage
 from pyvirt.guest.report import SerialLog
 from pyvirt.guest.xml import demo_domain_xml
-from tests.e2e.conftest import PYVIRT, Host, needs_qemu
+from tests.e2e.conftest import PYVIRT, SSHD, Host, needs_qemu, remove_namespace, start_sshd
 
-SSHD = "/usr/sbin/sshd"
 REMOTE_PYVIRT = Path(sys.executable).parent / "pyvirt"
 pytestmark = [
     pytest.mark.e2e, needs_qemu,
@@ -58,42 +56,18 @@ class Remote:
 @pytest.fixture
 def remote(tmp_path: Path) -> Iterator[Remote]:
     ns, port = f"pyvirt-r-{secrets.token_hex(3)}", 2200 + secrets.randbelow(500)
-    key, hostkey = tmp_path / "id", tmp_path / "hostkey"
-    for path in (key, hostkey):
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)],
-                       check=True, capture_output=True)
-    (tmp_path / "authorized_keys").write_text(Path(f"{key}.pub").read_text())
     sshd = None
     try:
         subprocess.run(["ip", "netns", "add", ns], check=True, capture_output=True)
         subprocess.run(["ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up"],
                        check=True, capture_output=True)
-        Path("/run/sshd").mkdir(exist_ok=True)
-        sshd = subprocess.Popen(
-            ["ip", "netns", "exec", ns, SSHD, "-D", "-e", "-f", "/dev/null",
-             "-h", str(hostkey), "-o", f"ListenAddress=127.0.0.1:{port}",
-             "-o", "PermitRootLogin=yes",
-             "-o", f"AuthorizedKeysFile={tmp_path / 'authorized_keys'}",
-             "-o", "StrictModes=no", "-o", "UsePAM=no", "-o", "PidFile=none"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 20
-        while subprocess.run(
-                ["ip", "netns", "exec", ns, "ssh", "-i", str(key), "-p", str(port),
-                 "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
-                 "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
-                 "-o", "ConnectTimeout=2", "root@127.0.0.1", "true"],
-                capture_output=True).returncode != 0:
-            assert time.monotonic() < deadline, "sshd in the namespace never answered"
-            time.sleep(0.2)
+        sshd, key = start_sshd(ns, "127.0.0.1", tmp_path, port=port)
         yield Remote(ns, port, key)
     finally:
         if sshd is not None:
             sshd.kill()
             sshd.wait()
-        for pid in subprocess.run(["ip", "netns", "pids", ns], capture_output=True,
-                                  text=True).stdout.split():
-            subprocess.run(["kill", "-9", pid], capture_output=True)
-        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        remove_namespace(ns)
 
 
 def test_every_command_runs_on_the_remote_host(remote: Remote, guest_image: GuestImage,

@@ -73,13 +73,7 @@ class DestinationAgent:
         domain, caps = await asyncio.to_thread(self.ops.prepare, domain_from_xml(xml))
         self.lock = self.runtime.lock(domain.name, "migration in")
         self.lock.acquire()
-        observed = await self.runtime.observe(domain.name, holding_lock=True)
-        if observed.info.state.active:
-            raise OperationInvalidError(f"domain '{domain.name}' is already active")
-        existing = self.ops.find_defined(domain.name)
-        if existing is not None and existing.uuid != domain.uuid:
-            raise MigrationFailedError(
-                f"domain '{domain.name}' is already defined with uuid {existing.uuid}")
+        await self._ensure_free(domain, holding_lock=True)
         self.domain, self.persistent = domain, persistent
         self.live = await self.runtime.start(domain, caps, incoming="defer")
         self.monitor = await self.exits.enter_async_context(Monitor())
@@ -98,13 +92,7 @@ class DestinationAgent:
             active or defined with another UUID here, memory, VFs).
         """
         domain, _caps = await asyncio.to_thread(self.ops.prepare, domain_from_xml(xml))
-        observed = await self.runtime.observe(domain.name)
-        if observed.info.state.active:
-            raise OperationInvalidError(f"domain '{domain.name}' is already active")
-        existing = self.ops.find_defined(domain.name)
-        if existing is not None and existing.uuid != domain.uuid:
-            raise MigrationFailedError(
-                f"domain '{domain.name}' is already defined with uuid {existing.uuid}")
+        await self._ensure_free(domain, holding_lock=False)
         need = domain.current_memory or domain.memory
         free = available_memory_kib() - reserved_kib
         if need > free:
@@ -139,6 +127,16 @@ class DestinationAgent:
         return {}
 
     # --- helpers ----------------------------------------------------------------------
+
+    async def _ensure_free(self, domain: Domain, *, holding_lock: bool) -> None:
+        """:raises PyvirtError: the name is active here, or defined with another UUID."""
+        observed = await self.runtime.observe(domain.name, holding_lock=holding_lock)
+        if observed.info.state.active:
+            raise OperationInvalidError(f"domain '{domain.name}' is already active")
+        existing = self.ops.find_defined(domain.name)
+        if existing is not None and existing.uuid != domain.uuid:
+            raise MigrationFailedError(
+                f"domain '{domain.name}' is already defined with uuid {existing.uuid}")
 
     def _need(self) -> tuple[Monitor, Domain]:
         if self.monitor is None or self.domain is None:

@@ -99,3 +99,27 @@ def alias() -> Any:
 def boot() -> Any:
     """The device's ``<boot order>``."""
     return item("boot/@order", uint(1), need=True)
+
+
+def source_pci_address(*, missing: str, with_type: bool, field: str,
+                       required: bool = False) -> Any:
+    """A host PCI address in ``<source><address .../></source>`` (a VF, a hostdev):
+    *missing* is the message when there is none; *with_type* whether ``type='pci'`` is
+    written; *field* the attribute of the object holding it."""
+    def read(el: Element) -> PciAddress:
+        node = el.find("source/address")
+        if node is None:
+            raise ParseError(missing)
+        return parse_pci_address(node)
+
+    def write(el: Element, obj: Any) -> None:
+        source = el.find("source")
+        if source is None:
+            source = el.makeelement("source", {})
+            el.append(source)
+        source.append(format_pci_address(getattr(obj, field), with_type=with_type))
+
+    body = "".join(f'<optional><attribute name="{a}"/></optional>'
+                   for a in ("type", "domain", "bus", "slot", "function", "multifunction"))
+    return custom(read, write, Shape(children=(Pattern("source/address", body, required),)),
+                  default=PciAddress())

@@ -3,41 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from pyvirt.domain.model.common import (
     Rom,
     address,
     alias,
     boot,
-    format_pci_address,
-    parse_pci_address,
     rom,
+    source_pci_address,
 )
 from pyvirt.domain.model.teaming import TransientTeaming, check_hostdev_teaming, hostdev_teaming
 from pyvirt.domain.xml.util import Element, attr
-from pyvirt.errors import ConfigUnsupportedError, ParseError
+from pyvirt.errors import ConfigUnsupportedError
 from pyvirt.types import Address, PciAddress
 from pyvirt.xmlspec.codecs import YES_NO
-from pyvirt.xmlspec.fields import Pattern, Shape, Union, const, custom
+from pyvirt.xmlspec.fields import Union, const
 from pyvirt.xmlspec.fields import attr as item
-
-_PCI_SOURCE = Pattern("source/address", "".join(
-    f'<optional><attribute name="{a}"/></optional>'
-    for a in ("type", "domain", "bus", "slot", "function", "multifunction")), required=True)
-
-
-def _read_source(el: Element) -> PciAddress:
-    node = el.find("source/address")
-    if node is None:
-        raise ParseError("PCI host devices must use 'pci' or 'unassigned' address type")
-    return parse_pci_address(node)
-
-
-def _write_source(el: Element, dev: Any) -> None:
-    source = el.makeelement("source", {})
-    source.append(format_pci_address(dev.source, with_type=False))
-    el.append(source)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -48,8 +29,9 @@ class PciHostdev:
     type: str = const("@type", "pci")
     managed: bool | None = item("@managed", YES_NO)
     driver: str | None = item("driver/@name", need=True)
-    source: PciAddress = custom(_read_source, _write_source, Shape(children=(_PCI_SOURCE,)),
-                                default=PciAddress())
+    source: PciAddress = source_pci_address(
+        missing="PCI host devices must use 'pci' or 'unassigned' address type",
+        with_type=False, field="source", required=True)
     teaming: TransientTeaming | None = hostdev_teaming()
     boot: int | None = boot()
     alias: str | None = alias()

@@ -10,16 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
 
-from pyvirt.domain.model.common import Rom, address, alias, boot, parse_pci_address, rom
-from pyvirt.domain.model.common import format_pci_address as _format_pci
+from pyvirt.domain.model.common import Rom, address, alias, boot, rom, source_pci_address
 from pyvirt.domain.model.teaming import Teaming, interface_teaming
 from pyvirt.domain.xml.util import Element
 from pyvirt.errors import ConfigUnsupportedError, ParseError
 from pyvirt.types import Address, MacAddress, PciAddress
 from pyvirt.xmlspec.codecs import YES_NO, checked, enum, uint, value_codec, where
-from pyvirt.xmlspec.fields import Pattern, Shape, attr, child, children, const, custom, union
+from pyvirt.xmlspec.fields import attr, child, children, const, union
 
 
 class InterfaceType(StrEnum):
@@ -112,21 +110,6 @@ class VhostuserSource:
     mode: str | None = attr("source/@mode")
 
 
-def _read_vf(el: Element) -> PciAddress:
-    node = el.find("source/address")
-    if node is None:
-        raise ParseError("Missing <source> element in hostdev interface")
-    return parse_pci_address(node)
-
-
-def _write_vf(el: Element, obj: Any) -> None:
-    source = el.find("source")
-    if source is None:
-        source = el.makeelement("source", {})
-        el.append(source)
-    source.append(_format_pci(obj.address))
-
-
 @dataclass(frozen=True, kw_only=True)
 class HostdevSource:
     """``type='hostdev'``: an SR-IOV VF given to the guest (VFIO)."""
@@ -134,11 +117,9 @@ class HostdevSource:
     type: str = const("@type", "hostdev")
     managed: bool | None = attr("@managed", YES_NO)
     driver: str | None = attr("driver/@name")
-    address: PciAddress = custom(_read_vf, _write_vf, Shape(children=(
-        Pattern("source/address", "".join(
-            f'<optional><attribute name="{a}"/></optional>'
-            for a in ("type", "domain", "bus", "slot", "function", "multifunction"))),)),
-        default=PciAddress())
+    address: PciAddress = source_pci_address(
+        missing="Missing <source> element in hostdev interface", with_type=True,
+        field="address")
 
 
 NicSource = (UserSource | EthernetSource | BridgeSource | NetworkSource | DirectSource
