@@ -224,7 +224,7 @@ def test_a_schema_invalid_definition_with_the_uuid_is_skipped_as_before(
         svc: DomainService) -> None:
     """Only the UUID is read cheaply; a candidate is then parsed in full, and one that
     does not parse is skipped, as when every definition was parsed."""
-    text = domain_to_xml(prepared("z", UUID_A)).replace("<vcpu", "<bogus/><vcpu")
+    text = domain_to_xml(prepared("z", UUID_A)).replace("<vcpu", "<watchdog/><vcpu")
     svc.store.config_dir.mkdir(parents=True)
     (svc.store.config_dir / "z.xml").write_text(text)
     assert identity_from_xml(text).uuid == UUID_A

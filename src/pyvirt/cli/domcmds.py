@@ -23,11 +23,19 @@ def service(ctx: click.Context) -> DomainService:
 
 @cli.command()
 @click.argument("file", metavar="FILE")
+@click.option("--validate", is_flag=True,
+              help="Refuse elements libvirt's domain schema does not have (without it they "
+                   "are dropped with a warning, as virsh define does).")
 @click.pass_context
 @reports_errors
-def define(ctx: click.Context, file: str) -> None:
+def define(ctx: click.Context, file: str, validate: bool) -> None:
     """Define (but do not start) a domain from an XML file."""
-    domain = service(ctx).define_file(file)
+    from contextlib import nullcontext
+
+    from pyvirt.domain.xml.unknown import unknown_elements_refused
+
+    with unknown_elements_refused() if validate else nullcontext():
+        domain = service(ctx).define_file(file)
     click.echo(f"Domain '{domain.name}' defined from {file}")
 
 

@@ -34,6 +34,7 @@ def native_command(ctx: Context, domain: Domain) -> QemuCommand:
 
     rd = RunDir(ctx.root.domain_run_dir(domain.name))  # the paths Runtime.start gives
     # tap NICs show libvirt's placeholder descriptors: a start opens the real ones
+    # VNC autoport shows the first display, as libvirt's conversion does (no port is taken)
     env = BuildEnv(qmp_socket=rd.monitor_argument, pidfile=rd.pidfile, incoming=None,
-                   nic_fds=fixed_fd_plan(domain))
+                   nic_fds=fixed_fd_plan(domain), vnc_port=5900)
     return build_command(domain, ctx.caps_for(emulator_of(domain)), env)

@@ -103,6 +103,9 @@ def load_xml(data: bytes | str, *, schema: str = "domain", source: str = "",
     outside = itertools.chain.from_iterable(n.iter() for n in root if n.tag != "metadata")
     if next(itertools.islice(outside, MAX_XML_NODES, None), None) is not None:
         raise XmlSyntaxError(f"document has more than {MAX_XML_NODES} nodes outside <metadata>")
+    if schema == "domain":
+        from pyvirt.domain.xml.unknown import drop_unknown_elements
+        drop_unknown_elements(root)
     _validate(root, schema, wording)
     _drop_comments(root)
     return root
