@@ -151,9 +151,10 @@ def _place_q35(domain: Domain, reqs: list[_Request], state: _State) -> list[Cont
 
     legacy = [r for r in reqs if not r.pcie and r.where != "controllers"]
     if legacy and bridge is None:
-        bridge = Controller(ControllerType.PCI, new_index(), model="pcie-to-pci-bridge",
-                            model_name="pcie-pci-bridge")
-        bridge = replace(bridge, address=PciAddress(0, take_port(), 0, 0))
+        port = take_port()  # first, as libvirt: the port gets the lower index (it is the
+        bridge = Controller(ControllerType.PCI, new_index(),  # bridge's parent bus)
+                            model="pcie-to-pci-bridge", model_name="pcie-pci-bridge",
+                            address=PciAddress(0, port, 0, 0))
         state.used.add((bridge.address.bus, 0, 0))  # type: ignore[union-attr]
         new_ports.append(bridge)
     for req in reqs:
