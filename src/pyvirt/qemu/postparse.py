@@ -10,6 +10,7 @@ from dataclasses import replace
 
 from pyvirt.domain.model import (
     Audio,
+    CharDevice,
     Controller,
     ControllerType,
     Cpu,
@@ -163,14 +164,38 @@ def _default_cpu(domain: Domain) -> Domain:
 
 def _console_serial(domain: Domain) -> Domain:
     """A first console of target type serial (or none) with no serial port at all: the
-    console is the first ISA serial port, which is added, as libvirt does."""
+    console is the first ISA serial port, which is added, as libvirt does; serial ports
+    and no console: the first port gets its console."""
     d = domain.devices
+    if d.serials and not d.consoles:
+        first = d.serials[0]
+        console = CharDevice(type=first.type, mode=first.mode, path=first.path,
+                             append=first.append, target_type="serial",
+                             target_port=first.target_port or 0)
+        return replace(domain, devices=replace(d, consoles=(console,)))
     if d.serials or not d.consoles or d.consoles[0].target_type not in (None, "serial"):
         return domain
     console = d.consoles[0]
     serial = replace(console, target_type="isa-serial", target_port=0, alias=None)
     consoles = (replace(console, target_type="serial", target_port=0), *d.consoles[1:])
     return replace(domain, devices=replace(d, serials=(serial,), consoles=consoles))
+
+
+def _serial_models(domain: Domain) -> Domain:
+    """An ISA serial port's device model is named, as libvirt does at define."""
+    serials = tuple(replace(s, target_model="isa-serial")
+                    if s.target_type == "isa-serial" and s.target_model is None else s
+                    for s in domain.devices.serials)
+    return replace(domain, devices=replace(domain.devices, serials=serials))
+
+
+def _graphics(domain: Domain) -> Domain:
+    """VNC without a port is autoport, with one it is not; autoport shows port -1."""
+    graphics = []
+    for g in domain.devices.graphics:
+        auto = g.autoport if g.autoport is not None else g.port in (None, -1)
+        graphics.append(replace(g, autoport=auto, port=-1 if auto else g.port))
+    return replace(domain, devices=replace(domain.devices, graphics=tuple(graphics)))
 
 
 def _channels(domain: Domain) -> Domain:
@@ -209,6 +234,8 @@ def apply_qemu_defaults(domain: Domain) -> Domain:
     domain = _disk_defaults(domain)
     domain = _small_devices(domain)
     domain = _console_serial(domain)
+    domain = _serial_models(domain)
+    domain = _graphics(domain)
     domain = _channels(domain)
     domain = _videos(domain)
     return _default_cpu(domain)

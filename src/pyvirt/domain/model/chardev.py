@@ -42,6 +42,7 @@ class CharDevice:
     log_append: bool | None = attr("log/@append", ON_OFF)
     target_type: str | None = attr("target/@type")
     target_port: int | None = attr("target/@port", uint(0, 255))
+    target_model: str | None = attr("target/model/@name", need=True)
     alias: str | None = alias()
     address: Address | None = address()
 

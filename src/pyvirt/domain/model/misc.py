@@ -50,7 +50,8 @@ def _read_listen(el: Element) -> str | None:
 def _write_listen(el: Element, dev: Any) -> None:
     if dev.listen is not None:
         el.set("listen", dev.listen)
-        el.append(make("listen", [("type", "address"), ("address", dev.listen)]))
+    # libvirt writes the listen element also without an address (QEMU's default one)
+    el.append(make("listen", [("type", "address"), ("address", dev.listen)]))
 
 
 @dataclass(frozen=True)

@@ -58,7 +58,8 @@ def serial_args(ctx: BuildContext) -> list[str]:
     args: list[str] = []
     serials = ctx.domain.devices.serials
     for i, dev in enumerate(serials):
-        if dev.target_type not in (None, "isa-serial"):
+        if dev.target_type not in (None, "isa-serial") \
+                or dev.target_model not in (None, "isa-serial"):
             raise ConfigUnsupportedError(f"serial target type '{dev.target_type}' is not "
                                          "supported by pyvirt")
         chardev_id = f"char{dev.alias}"
