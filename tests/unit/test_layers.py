@@ -36,7 +36,7 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 #: Components, top layer first. A component is the first name below ``pyvirt``;
 #: ``api.py``, ``api_*.py`` and the package root (which forwards to ``api``) form ``api``.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("cli", "demo"),  # front ends: virsh's verbs, the demo
+    ("cli", "demo", "compat"),  # front ends: virsh's verbs, the demo, import-libvirt shim
     ("api",),  # libvirt-python's API (the CLI serves it to remote callers: api-agent)
     ("service",),  # use cases, the one front door per lifecycle verb, wiring of ports
     ("migration",),  # plan (pure), protocol, job files, source/destination orchestration
