@@ -105,7 +105,13 @@ def test_remote_failures_are_one_line(remote: Remote, tmp_path: Path) -> None:
     old = tmp_path / "old-pyvirt"  # a pyvirt from before the peer protocol
     old.write_text("#!/bin/sh\necho \"Error: No such option: --peer-protocol\" >&2\nexit 2\n")
     old.chmod(0o755)
+    stranger = tmp_path / "stranger"  # a key the remote does not know
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(stranger)],
+                   check=True, capture_output=True)
     cases = [
+        (Remote(remote.namespace, remote.port, stranger).uri(root),
+         "error: operation failed: cannot reach pyvirt on '127.0.0.1' over ssh: "
+         "root@127.0.0.1: Permission denied (publickey"),
         (Remote(remote.namespace, remote.port + 1, remote.keyfile).uri(root),
          "error: operation failed: cannot reach pyvirt on '127.0.0.1' over ssh: "),
         (remote.uri(root, command="/nonexistent/pyvirt"),
