@@ -103,7 +103,7 @@ def _reader(spec: Spec) -> Callable[[Element, set[str]], Any]:
     if isinstance(spec, Custom):
         read = spec.read
         return lambda el, _tags: read(el)
-    if isinstance(spec, Leaf) and not (spec.many or spec.required or spec.missing):
+    if isinstance(spec, Leaf) and not spec.many:
         fast = _leaf_reader(spec)
         if fast is not None:
             return fast
@@ -125,23 +125,24 @@ def _child_reader(spec: Child) -> Callable[[Element, set[str]], Any]:
 
 
 def _leaf_reader(spec: Leaf) -> Callable[[Element, set[str]], Any] | None:
-    """An optional leaf's reader, specialised for an attribute of the element itself or of
-    one child (most items); None for the rest."""
+    """A leaf's reader, specialised for an attribute of the element itself or of one child
+    (most items); None for the rest (repeated, deeper, raw text)."""
     elems, name = split(spec.path)
     decode, strip = spec.codec.decode, spec.codec.strip
     if len(elems) > 1 or (name is None and not strip):
         return None
     tag = elems[0] if elems else None
     what = None if tag is None else f"{tag}/@{name}" if name is not None else tag
+    strict = spec.required or spec.missing is not None
 
     def read(el: Element, _tags: set[str]) -> Any:
         node = el if tag is None else el.find(tag)
-        if node is None:
-            return None
-        raw = node.get(name) if name is not None else node.text
+        raw = None if node is None else node.get(name) if name is not None else node.text
         if raw and strip:
             raw = raw.strip()
-        if not raw:
+        if not raw or node is None:
+            if strict:
+                _read_leaf(el, spec, _tags)  # raises the item's own message
             return None
         return decode(raw, what or (f"{node.tag}/@{name}" if name is not None
                                     else str(node.tag)), node)
