@@ -7,9 +7,12 @@ is what ``define`` stores, ``dumpxml --inactive`` shows and the command builder 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from pyvirt.domain.defaults import MacFactory, apply_defaults, strip_auto_aliases
 from pyvirt.domain.model import Domain
 from pyvirt.domain.validate import validate_domain
+from pyvirt.errors import ConfigUnsupportedError
 from pyvirt.qemu.caps import QemuCaps
 from pyvirt.qemu.machine import DEFAULT_EMULATOR
 from pyvirt.qemu.placement import assign_pci_addresses
@@ -33,5 +36,25 @@ def prepare_definition(domain: Domain, caps: QemuCaps | None, new_mac: MacFactor
     domain = apply_defaults(default_direct_mode(domain), new_mac)
     domain = apply_qemu_defaults(domain)
     domain = assign_pci_addresses(domain)
-    validate_for_qemu(domain, caps)
-    return domain
+    validate_for_qemu(domain, caps)  # its messages name the machine as the user wrote it
+    return pin_machine(domain, caps)
+
+
+def pin_machine(domain: Domain, caps: QemuCaps | None) -> Domain:
+    """The machine alias (``q35``, ``pc``) replaced by the versioned type it names in this
+    QEMU (``pc-q35-7.2``), as libvirt stores it at define: the guest keeps its hardware ABI
+    across QEMU upgrades and migrations to hosts with a newer QEMU.
+
+    :raises ConfigUnsupportedError: this QEMU has no such machine (libvirt's message).
+    """
+    machine = domain.os.machine
+    if caps is None or machine is None or not caps.machines:
+        return domain
+    pinned = caps.resolve_machine(machine)
+    if pinned is None:
+        raise ConfigUnsupportedError(
+            f"Emulator '{domain.devices.emulator or DEFAULT_EMULATOR}' does not support "
+            f"machine type '{machine}'")
+    if pinned == machine:
+        return domain
+    return replace(domain, os=replace(domain.os, machine=pinned))
