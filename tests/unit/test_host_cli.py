@@ -119,7 +119,8 @@ def test_net_define_of_a_nat_network(tmp_path: Path, host: FakeHost) -> None:
     result = run(tmp_path, "net-define", str(xml))
     assert (result.exit_code, result.stderr) == (
         1, "error: unsupported configuration: network 'default': pyvirt runs only hostdev "
-           "pools (<forward mode='hostdev'>), not mode 'nat'\n")
+           "pools (<forward mode='hostdev'>) and host bridges (<forward mode='bridge'/>), not "
+           "mode 'nat'\n")
 
 
 def test_net_define_of_a_missing_file(tmp_path: Path, host: FakeHost) -> None:

@@ -72,16 +72,21 @@ def test_network_xml_round_trip_in_libvirts_shape() -> None:
 @pytest.mark.parametrize(("xml", "error", "message"), [
     ("<network><name>n</name><forward mode='nat'/></network>", ConfigUnsupportedError,
      "unsupported configuration: network 'n': pyvirt runs only hostdev pools (<forward "
-     "mode='hostdev'>), not mode 'nat'"),
+     "mode='hostdev'>) and host bridges (<forward mode='bridge'/>), not mode 'nat'"),
     ("<network><name>n</name></network>", ConfigUnsupportedError,
      "unsupported configuration: network 'n': pyvirt runs only hostdev pools (<forward "
-     "mode='hostdev'>), not networks without <forward>"),
+     "mode='hostdev'>) and host bridges (<forward mode='bridge'/>), not networks without "
+     "<forward>"),
     ("<network><name>n</name><forward mode='hostdev'/></network>", ConfigUnsupportedError,
      "unsupported configuration: network 'n' has no usable devices: give <pf dev='...'/> "
      "or a list of <address type='pci' .../> in <forward mode='hostdev'>"),
-    ("<network><name>n</name><bridge name='virbr0'/></network>", SchemaError,
-     "XML document failed to validate against schema: element <bridge> is not supported "
-     "in <network> by pyvirt (only hostdev networks are) (line 1)"),
+    ("<network><name>n</name><bridge name='virbr0'/></network>", ConfigUnsupportedError,
+     "unsupported configuration: network 'n': pyvirt runs only hostdev pools (<forward "
+     "mode='hostdev'>) and host bridges (<forward mode='bridge'/>), not networks without "
+     "<forward>"),
+    ("<network><name>n</name><mtu size='9000'/></network>", SchemaError,
+     "XML document failed to validate against schema: element <mtu> is not supported "
+     "in <network> by pyvirt (only hostdev and bridge networks are) (line 1)"),
     ("<!DOCTYPE x [<!ENTITY a 'b'>]><network/>", XmlSyntaxError,
      "XML error: DOCTYPE is not allowed (line 1)"),
     ("<domain/>", SchemaError,
@@ -285,3 +290,37 @@ def test_room_for_counts_vfs_promised_to_earlier_arrivals(tmp_path: Path) -> Non
     assert host.kernel.driver_of(VFS[0]) != "vfio-pci"  # nothing was bound or claimed
     with pytest.raises(HostError, match="none are available"):
         sriov.room_for(stored, taken=list(VFS))
+
+
+BRIDGE_NET = """<network>
+  <name>lan</name>
+  <uuid>1b6f0c1e-2d3a-4b5c-8d9e-0f1a2b3c4d5e</uuid>
+  <forward mode='bridge'/>
+  <bridge name='br0'/>
+</network>
+"""
+
+
+def test_a_bridge_network_defines_starts_lists_dumps_and_destroys(tmp_path: Path) -> None:
+    host = make_host(tmp_path)
+    store = host.sriov().networks
+    assert network_to_xml(network_from_xml(BRIDGE_NET)) == BRIDGE_NET  # libvirt's order
+    store.define_xml(BRIDGE_NET)
+    store.start("lan")  # the bridge is the host's: nothing is created
+    assert [(v.name, v.active, v.persistent) for v in store.list_networks(False)] == [
+        ("lan", True, True)]
+    assert store.dumpxml("lan") == BRIDGE_NET
+    assert store.dumpxml("lan", inactive=True) == BRIDGE_NET
+    store.destroy("lan")
+    assert store.list_networks(False) == []
+    assert host.journal == []
+    with pytest.raises(OperationInvalidError, match="network is not active"):
+        store.destroy("lan")
+
+
+def test_a_bridge_network_without_a_bridge_name_is_refused() -> None:
+    with pytest.raises(ConfigUnsupportedError) as err:
+        network_from_xml("<network><name>lan</name><forward mode='bridge'/></network>")
+    assert str(err.value) == (
+        "unsupported configuration: network 'lan' has forward mode 'bridge' but no bridge "
+        "device defined (<bridge name='...'/>)")

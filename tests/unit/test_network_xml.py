@@ -123,7 +123,7 @@ def test_a_missing_forward_mode_is_the_unions_to_refuse() -> None:
      "</network>", SchemaError, "attribute 'foo' is not allowed on <forward> (line 1)"),
     ("<network><name>n</name><forward mode='hostdev'><nat/></forward></network>",
      SchemaError, "element <nat> is not supported in <forward> by pyvirt (only hostdev "
-     "networks are) (line 1)"),
+     "and bridge networks are) (line 1)"),
     ("<network><forward mode='hostdev'/></network>", ParseError,
      "missing name for network"),
     (f"<network><name> </name>{PF}</network>", ParseError, "missing name for network"),
@@ -188,3 +188,19 @@ def test_refused_by_the_same_messages_as_a_domain(doc: Callable[[str], str], mes
                                                   ) -> None:
     assert _message(network_from_xml, doc(NETWORK_BODY)) == message
     assert _message(domain_from_xml, doc(DOMAIN_BODY)) == message
+
+
+def test_a_bridge_forward_network_round_trips() -> None:
+    xml = ("<network><name>lan</name><forward mode='bridge'/>"
+           "<bridge name='br0'/></network>")
+    net = network_from_xml(xml)
+    assert net.bridge == "br0" and net.forward is not None
+    assert net.forward.mode == "bridge"
+    assert network_from_xml(network_to_xml(net)) == net
+    out = network_to_xml(net)
+    assert out.index("<forward") < out.index("<bridge")
+
+
+def test_a_bridge_forward_without_a_bridge_is_refused() -> None:
+    with pytest.raises(ConfigUnsupportedError, match="no bridge device defined"):
+        network_from_xml("<network><name>lan</name><forward mode='bridge'/></network>")

@@ -22,7 +22,7 @@ from pyvirt.errors import (
     PyvirtError,
 )
 from pyvirt.host.sysfs import Sysfs
-from pyvirt.network.model import Network
+from pyvirt.network.model import HostdevForward, Network
 from pyvirt.network.xml import network_from_xml, network_to_xml
 from pyvirt.store.atomic import remove_file, write_atomic
 from pyvirt.store.locks import DomainLock
@@ -139,8 +139,8 @@ class NetworkStore:
                 raise NoNetworkError(f"no network with matching name '{name}'")
             if self._live(name).exists():
                 raise OperationInvalidError("network is already active")
-            pool = net.hostdev
-            if pool.pf is not None:
+            pool = net.forward
+            if isinstance(pool, HostdevForward) and pool.pf is not None:
                 vfs = self.sysfs.vfs_of_netdev(pool.pf)
                 if not vfs:
                     raise HostError(f"No usable Vf's present on SRIOV PF {pool.pf}")

@@ -1,4 +1,5 @@
-"""The network model: libvirt's ``<network>``, the part pyvirt runs (hostdev pools).
+"""The network model: libvirt's ``<network>``, the part pyvirt runs (hostdev pools and
+host bridges).
 
 ::
 
@@ -13,12 +14,18 @@
       <vlan><tag id='42'/></vlan>                  <!-- optional default VLAN -->
     </network>
 
+    <network>                                      <!-- an existing host bridge -->
+      <name>lan</name>
+      <forward mode='bridge'/>
+      <bridge name='br0'/>
+    </network>
+
 Each item is declared on its field (:mod:`pyvirt.xmlspec`), as in the domain model; the
 grammar (``network.rng``) is generated from these declarations. ``<forward>`` is a union
-on ``mode`` (libvirt's ``virNetworkForwardType``): today its one variant is
-:class:`HostdevForward`; nat, route, open, bridge, macvtap pools and the isolated network
-(no ``<forward>``) would each be a variant of their own. What pyvirt does not run is
-refused in libvirt's words, naming the network.
+on ``mode`` (libvirt's ``virNetworkForwardType``): today its variants are
+:class:`HostdevForward` and :class:`BridgeForward`; nat, route, open, macvtap pools and
+the isolated network (no ``<forward>``) would each be a variant of their own. What pyvirt
+does not run is refused in libvirt's words, naming the network.
 """
 
 from __future__ import annotations
@@ -49,9 +56,11 @@ def _network_name(el: Element) -> str:
 
 
 def only_hostdev(name: str, mode: str | None) -> ConfigUnsupportedError:
-    """The refusal of any network but a hostdev pool (``mode`` None: no ``<forward>``)."""
+    """The refusal of any network but a hostdev pool or a host bridge (``mode`` None: no
+    ``<forward>``)."""
     return ConfigUnsupportedError(
-        f"network '{name}': pyvirt runs only hostdev pools (<forward mode='hostdev'>), "
+        f"network '{name}': pyvirt runs only hostdev pools (<forward mode='hostdev'>) "
+        "and host bridges (<forward mode='bridge'/>), "
         f"not {'mode ' + repr(mode) if mode else 'networks without <forward>'}")
 
 
@@ -135,23 +144,33 @@ class HostdevForward:
                                          "supported; only 'vfio' is")
 
 
-Forward = HostdevForward
-"""What a ``<forward>`` can be (one variant so far; later a union of the modes)."""
+@dataclass(frozen=True)
+class BridgeForward:
+    """``<forward mode='bridge'/>``: guests join a host bridge that already exists, named
+    by the network's ``<bridge name='...'/>``. Starting the network creates nothing."""
+
+    mode: str = const("@mode", "bridge")
+
+
+Forward = HostdevForward | BridgeForward
+"""What a ``<forward>`` can be."""
 
 
 def _unknown_mode(raw: str | None, el: Element) -> Exception:
     return only_hostdev(_network_name(el), raw)
 
 
-FORWARD = Union("@mode", {"hostdev": HostdevForward}, unknown=_unknown_mode)
+FORWARD = Union("@mode", {"hostdev": HostdevForward, "bridge": BridgeForward},
+                unknown=_unknown_mode)
 
 
 # ----- <network> -----
 
 @dataclass(frozen=True)
 class Network:
-    """A network definition. Every network pyvirt runs is a hostdev pool (parsing refuses
-    the rest), whose forward :attr:`hostdev` gives."""
+    """A network definition. Every network pyvirt runs is a hostdev pool, whose forward
+    :attr:`hostdev` gives, or a host bridge (``forward`` a :class:`BridgeForward`,
+    ``bridge`` its name); parsing refuses the rest."""
 
     XML_IGNORED: ClassVar[dict[str, str]] = {
         "@connections": _CONNECTIONS,
@@ -162,11 +181,16 @@ class Network:
     name: str = attr("name", checked(TEXT, _checked_name), missing="missing name for network")
     uuid: str | None = attr("uuid")
     forward: Forward | None = child("forward", FORWARD)
+    bridge: str | None = attr("bridge/@name")
     vlan: Vlan | None = child("vlan", Vlan)
 
     def xml_check(self, el: Element) -> None:
         if self.forward is None:
             raise only_hostdev(self.name, None)
+        if isinstance(self.forward, BridgeForward) and not self.bridge:
+            raise ConfigUnsupportedError(
+                f"network '{self.name}' has forward mode 'bridge' but no bridge device "
+                "defined (<bridge name='...'/>)")
 
     @property
     def hostdev(self) -> HostdevForward:

@@ -12,7 +12,7 @@ from pyvirt.network.model import Network
 from pyvirt.xmlspec.rng import grammar
 
 COMMENT = """  pyvirt's RelaxNG schema for the subset of libvirt network XML that pyvirt supports
-  (hostdev pools).
+  (hostdev pools and host bridges, <forward mode='bridge'/>).
   GENERATED from the declarations in src/pyvirt/network/model.py by `make schema`: do not
   edit by hand.
 

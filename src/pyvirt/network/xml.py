@@ -11,18 +11,18 @@ from pyvirt.xmlspec.engine import format_element, parse
 
 WORDING = Wording(
     attribute="attribute '{name}' is not allowed on {parent}",
-    element="element <{name}> is not supported in {parent} by pyvirt (only hostdev "
-            "networks are)")
+    element="element <{name}> is not supported in {parent} by pyvirt (only hostdev and "
+            "bridge networks are)")
 """What the grammar does not have is worded as pyvirt always has for networks."""
 
 
 def network_from_xml(data: bytes | str, source: str = "") -> Network:
     """:raises PyvirtError: for malformed or out-of-schema XML, bad values, or a network
-    that is not a hostdev pool."""
+    that is neither a hostdev pool nor a host bridge."""
     return parse(Network, load_xml(data, schema="network", source=source, wording=WORDING))
 
 
 def network_to_xml(net: Network) -> str:
     """virsh's layout, in libvirt's order: name, uuid, forward (driver, pf, addresses),
-    vlan."""
+    bridge, vlan."""
     return to_xml_string(format_element(net, "network"))
