@@ -324,3 +324,14 @@ def test_a_bridge_network_without_a_bridge_name_is_refused() -> None:
     assert str(err.value) == (
         "unsupported configuration: network 'lan' has forward mode 'bridge' but no bridge "
         "device defined (<bridge name='...'/>)")
+
+
+def test_a_nic_on_a_bridge_network_is_refused_with_what_to_write(tmp_path: Path) -> None:
+    """Until bridge networks resolve for interfaces, the refusal says what works instead
+    (it used to say that bridge networks are not supported, next to saying they are)."""
+    host = started(make_host(tmp_path), BRIDGE_NET)
+    with pytest.raises(ConfigUnsupportedError) as err:
+        host.sriov().prepare(define("guest", pool_iface("lan")))
+    assert str(err.value).endswith(
+        "uses network 'lan', a host bridge: pyvirt does not resolve bridge networks for an "
+        "interface yet; use <interface type='bridge'><source bridge='br0'/></interface>")

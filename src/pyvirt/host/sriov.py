@@ -52,7 +52,7 @@ from pyvirt.host.pools import NetworkStore
 from pyvirt.host.preflight import in_use_message, preflight
 from pyvirt.host.sysfs import VFIO_DRIVER, PciDevice, Sysfs, nodedev_name
 from pyvirt.host.vfnet import set_admin_mac, set_vlan
-from pyvirt.network.model import Network
+from pyvirt.network.model import HostdevForward, Network
 from pyvirt.store.locks import DomainLock
 from pyvirt.store.roots import StateRoot
 from pyvirt.types import PciAddress
@@ -233,6 +233,12 @@ class SriovHost:
                 f"teaming persistent {req.who} must not use network '{req.network}', a "
                 "hostdev pool: the persistent member is the emulated virtio NIC that stays "
                 "plugged")
+        if net is not None and not isinstance(net.forward, HostdevForward):
+            bridge = net.bridge or "BRIDGE"
+            raise ConfigUnsupportedError(
+                f"{req.who} uses network '{req.network}', a host bridge: pyvirt does not "
+                "resolve bridge networks for an interface yet; use <interface "
+                f"type='bridge'><source bridge='{bridge}'/></interface>")
         if net is not None:
             return net
         if self.networks.defined(req.network) is not None:
