@@ -14,55 +14,32 @@ import json
 import subprocess
 import threading
 from collections.abc import Callable
-from typing import IO, Any
+from typing import Any
 
 from pyvirt.api_errors import libvirtError
-from pyvirt.errors import OperationFailedError, OperationUnsupportedError, from_wire
+from pyvirt.errors import OperationUnsupportedError, from_wire
 from pyvirt.store.roots import ConnectUri
-
-#: The peer protocol the CLI's remote commands speak (pyvirt.cli.remote.PEER_PROTOCOL).
-PEER_PROTOCOL = 1
-MARKER = b"PYVIRT-PEER "
 
 
 class RemoteConnect:
     """A connection to another host's pyvirt; method calls travel to it."""
 
     def __init__(self, uri: ConnectUri) -> None:
-        from pyvirt.migration.transport import ssh_argv
+        from pyvirt.migration.peer import PeerStderr, peer_argv
 
         self._uri = uri
         self._lock = threading.Lock()
-        self._early: list[bytes] = []
-        self._seen = threading.Event()
         try:
-            self._proc = subprocess.Popen(
-                ssh_argv(uri, ["--peer-protocol", str(PEER_PROTOCOL), "api-agent"]),
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            self._proc = subprocess.Popen(peer_argv(uri, ["api-agent"]), stdin=subprocess.PIPE,
+                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         except OSError as err:
             raise libvirtError(f"cannot run ssh: {err.strerror}") from err
         assert self._proc.stderr is not None
-        threading.Thread(target=self._pump, args=(self._proc.stderr,), daemon=True).start()
+        self._stderr = PeerStderr(self._proc.stderr)
         self._call(["conn"], "getURI", (), {})  # fails now if the far end is not there
 
-    def _pump(self, stream: IO[bytes]) -> None:
-        for line in stream:
-            if line.startswith(MARKER):
-                self._seen.set()
-            elif not self._seen.is_set():
-                self._early.append(line)
-
     def _gone(self) -> libvirtError:
-        status = self._proc.wait(timeout=10)
-        said = " ".join(b.decode(errors="replace").strip() for b in self._early[-2:])
-        where = self._uri.host or "?"
-        if not self._seen.is_set() and status == 255:
-            err = OperationFailedError(f"cannot reach pyvirt on '{where}' over ssh: {said}")
-        elif not self._seen.is_set() and status == 127:
-            err = OperationFailedError(f"pyvirt is not installed on '{where}': {said}")
-        else:
-            err = OperationFailedError(f"the pyvirt on '{where}' ended the connection "
-                                       f"(exit status {status}) {said}".rstrip())
+        err = self._stderr.failure(self._uri, self._proc.wait(timeout=10))
         return libvirtError(str(err), err)
 
     def _call(self, target: list[Any], method: str, args: tuple[Any, ...],

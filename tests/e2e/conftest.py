@@ -96,6 +96,12 @@ def host(tmp_path: Path) -> Iterator[Host]:
 
 
 SSHD = "/usr/sbin/sshd"
+#: What a test with an sshd in a network namespace of its own needs.
+needs_ssh_namespaces = [
+    pytest.mark.skipif(not (Path(SSHD).exists() and shutil.which("ssh") and shutil.which("ip")),
+                       reason="openssh-server, openssh-client and iproute2 are needed"),
+    pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root"),
+]
 
 
 def start_sshd(namespace: str, listen: str, workdir: Path, *, port: int = 22,

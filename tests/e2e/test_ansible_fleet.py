@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -22,17 +21,21 @@ from pyvirt.compat import LIBVIRT_PATH
 from pyvirt.guest.build import GuestImage
 from pyvirt.guest.report import SerialLog
 from pyvirt.guest.xml import demo_domain_xml
-from tests.e2e.conftest import PYVIRT, SSHD, Host, needs_qemu, remove_namespace, start_sshd
+from tests.e2e.conftest import (
+    PYVIRT,
+    Host,
+    needs_qemu,
+    needs_ssh_namespaces,
+    remove_namespace,
+    start_sshd,
+)
 
 BIN = Path(sys.executable).parent
 pytestmark = [
     pytest.mark.e2e, needs_qemu,
-    pytest.mark.skipif(not (Path(SSHD).exists() and shutil.which("ssh")
-                            and shutil.which("ip")),
-                       reason="openssh-server, openssh-client and iproute2 are needed"),
+    *needs_ssh_namespaces,
     pytest.mark.skipif(not (BIN / "ansible-playbook").exists(),
                        reason="ansible is not installed (it is in the dev extra)"),
-    pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root"),
 ]
 
 PLAYBOOK = """

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,15 +20,19 @@ import pytest
 from pyvirt.guest.build import GuestImage
 from pyvirt.guest.report import SerialLog
 from pyvirt.guest.xml import demo_domain_xml
-from tests.e2e.conftest import PYVIRT, SSHD, Host, needs_qemu, remove_namespace, start_sshd
+from tests.e2e.conftest import (
+    PYVIRT,
+    Host,
+    needs_qemu,
+    needs_ssh_namespaces,
+    remove_namespace,
+    start_sshd,
+)
 
 REMOTE_PYVIRT = Path(sys.executable).parent / "pyvirt"
 pytestmark = [
     pytest.mark.e2e, needs_qemu,
-    pytest.mark.skipif(not (Path(SSHD).exists() and shutil.which("ssh")
-                            and shutil.which("ip")),
-                       reason="openssh-server, openssh-client and iproute2 are needed"),
-    pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root"),
+    *needs_ssh_namespaces,
 ]
 
 

@@ -114,8 +114,8 @@ def reports_errors(func: F) -> F:
 def _answer_peer(protocol: int, stdin_as: str | None) -> None:
     """Driven by another pyvirt over ssh: say so first, then check we speak alike; the
     caller's file (if any) is our standard input."""
-    from pyvirt.cli.remote import MARKER, PEER_PROTOCOL
     from pyvirt.domain.xml.document import read_stdin_as
+    from pyvirt.migration.peer import MARKER, PEER_PROTOCOL
 
     sys.stderr.write(f"{MARKER.decode()}{PEER_PROTOCOL}\n")
     sys.stderr.flush()

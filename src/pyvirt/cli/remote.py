@@ -16,28 +16,22 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import threading
-from typing import IO, NoReturn
+from typing import NoReturn
 
 import click
 
-from pyvirt.errors import InvalidArgError, OperationFailedError, PyvirtError
+from pyvirt.errors import InvalidArgError, OperationFailedError
 from pyvirt.store.roots import ConnectUri
 
-#: What a pyvirt must understand to be driven from here; the remote checks it is its own.
-PEER_PROTOCOL = 1
-MARKER = b"PYVIRT-PEER "
 #: Commands that act on this machine whatever the connection says.
 LOCAL_ONLY = frozenset({"guest"})
 #: Commands that only make sense on the host they run on (they are the far end of a link).
 NEVER_REMOTE = frozenset({"migrate-agent", "api-agent"})
 
 
-def file_arguments(command: click.Command) -> list[int]:
-    """Positions, among the command's positional arguments, of those naming a local
-    file (declared as ``FILE``)."""
-    args = [p for p in command.params if isinstance(p, click.Argument)]
-    return [i for i, p in enumerate(args) if p.name == "file"]
+def takes_a_file(command: click.Command) -> bool:
+    """Whether the command has a positional ``FILE`` argument (a file on this host)."""
+    return any(isinstance(p, click.Argument) and p.name == "file" for p in command.params)
 
 
 def _local_file(command: click.Command, args: list[str]) -> tuple[str, bytes] | None:
@@ -47,7 +41,7 @@ def _local_file(command: click.Command, args: list[str]) -> tuple[str, bytes] | 
     """
     from pyvirt.domain.xml.document import read_user_file
 
-    if not file_arguments(command):
+    if not takes_a_file(command):
         return None
     try:
         ctx = command.make_context(command.name, list(args), resilient_parsing=True)
@@ -59,41 +53,13 @@ def _local_file(command: click.Command, args: list[str]) -> tuple[str, bytes] | 
     return path, read_user_file(path)[0]
 
 
-def _pump(source: IO[bytes], sink: IO[bytes], seen: threading.Event,
-          early: list[bytes]) -> None:
-    """Copy the remote's standard error here, holding back what precedes the marker."""
-    for line in source:
-        if seen.is_set():
-            sink.write(line)
-            sink.flush()
-        elif line.startswith(MARKER):
-            seen.set()
-        else:
-            early.append(line)
-
-
-def _failure(uri: ConnectUri, status: int, early: list[bytes]) -> PyvirtError:
-    said = " ".join(b.decode(errors="replace").strip() for b in early[-2:]).strip()
-    where = uri.host or "?"
-    if status == 255:
-        return OperationFailedError(f"cannot reach pyvirt on '{where}' over ssh: "
-                                    f"{said or 'ssh failed'}")
-    if status == 127:
-        return OperationFailedError(
-            f"pyvirt is not installed on '{where}' (or not on the remote PATH): "
-            f"{said or 'command not found'}; name it with ?command= in the URI")
-    return OperationFailedError(
-        f"the pyvirt on '{where}' cannot be driven from this one (it does not speak "
-        f"pyvirt peer protocol {PEER_PROTOCOL}): {said or f'exit status {status}'}")
-
-
 def forward(uri: ConnectUri, name: str, command: click.Command, args: list[str]) -> NoReturn:
     """Run ``name args`` on the URI's host and exit with its status.
 
     :raises PyvirtError: for a command that cannot run remotely, an unreadable local file,
         or a remote that cannot be reached or driven.
     """
-    from pyvirt.migration.transport import ssh_argv
+    from pyvirt.migration.peer import PeerStderr, peer_argv
 
     if name in NEVER_REMOTE:
         raise InvalidArgError(f"'{name}' runs only on the host it serves, not through "
@@ -101,18 +67,14 @@ def forward(uri: ConnectUri, name: str, command: click.Command, args: list[str])
     local = _local_file(command, args)
     data = None if local is None else local[1]
     sent = [] if local is None else ["--stdin-as", local[0]]
-    argv = ssh_argv(uri, ["--peer-protocol", str(PEER_PROTOCOL), *sent, name, *args])
+    argv = peer_argv(uri, [*sent, name, *args])
     try:
         proc = subprocess.Popen(argv, stdin=subprocess.PIPE if data is not None else None,
                                 stderr=subprocess.PIPE)
     except OSError as err:
         raise OperationFailedError(f"cannot run ssh: {err.strerror}") from err
-    seen = threading.Event()
-    early: list[bytes] = []
     assert proc.stderr is not None
-    pump = threading.Thread(target=_pump, args=(proc.stderr, sys.stderr.buffer, seen, early),
-                            daemon=True)
-    pump.start()
+    stderr = PeerStderr(proc.stderr, sys.stderr.buffer)
     if data is not None:
         assert proc.stdin is not None
         try:
@@ -121,7 +83,7 @@ def forward(uri: ConnectUri, name: str, command: click.Command, args: list[str])
         except BrokenPipeError:
             pass  # the far end stopped reading: its status says why
     status = proc.wait()
-    pump.join(timeout=5)
-    if not seen.is_set():
-        raise _failure(uri, status, early)
+    stderr.join()
+    if not stderr.spoke.is_set():
+        raise stderr.failure(uri, status)
     sys.exit(status)
