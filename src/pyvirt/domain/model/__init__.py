@@ -20,7 +20,6 @@ from pyvirt.domain.model.domain import (
 )
 from pyvirt.domain.model.hostdev import Hostdev, PciHostdev, UsbHostdev
 from pyvirt.domain.model.interface import (
-    Actual,
     BridgeSource,
     DirectSource,
     EthernetSource,
@@ -51,7 +50,7 @@ from pyvirt.domain.model.misc import (
 from pyvirt.domain.model.teaming import PersistentTeaming, Teaming, TeamingType, TransientTeaming
 
 __all__ = [
-    "Actual", "Audio", "BridgeSource", "Channel", "CharDevice", "CharType", "Controller",
+    "Audio", "BridgeSource", "Channel", "CharDevice", "CharType", "Controller",
     "ControllerType", "Cpu", "CpuModel", "Devices", "DirectSource", "Disk", "DiskBus",
     "DiskDevice", "DiskFormat", "DiskType", "Domain", "DomainType", "EthernetSource",
     "Features", "Graphics", "Hostdev", "HostdevSource", "Input", "InputBus", "InputType",

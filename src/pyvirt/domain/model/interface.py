@@ -1,14 +1,13 @@
 """``<interface>``: guest NICs, including both kinds of teaming member.
 
 The source is a tagged union on ``type`` (libvirt's ``union data``): each kind holds
-only what its ``<source>`` means. What a NIC resolves to on the host when the domain
-starts (a network's bridge, the tap made for it) is :class:`Actual`, which lives in the
-running domain only, never in a definition.
+only what its ``<source>`` means. What the runtime makes for it at start (a tap) shows in
+the live XML only (``<target dev>``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 
 from pyvirt.domain.model.common import Rom, address, alias, boot, rom, source_pci_address
@@ -167,18 +166,6 @@ class NetDriver:
     queues: int | None = attr("@queues", uint(1))
 
 
-@dataclass(frozen=True)
-class Actual:
-    """What a NIC became on the host at start (live XML only): its ``kind`` is the
-    resolved type (``bridge``, ``direct``, ``hostdev``), ``bridge``/``dev`` its host side."""
-
-    kind: InterfaceType
-    bridge: str | None = None
-    dev: str | None = None
-    mode: MacvtapMode | None = None
-    vf: PciAddress | None = None
-
-
 @dataclass(frozen=True, kw_only=True)
 class Interface:
     """One ``<interface>``; ``source`` is the kind-specific part (its ``type``)."""
@@ -197,7 +184,6 @@ class Interface:
     alias: str | None = alias()
     rom: Rom | None = rom()
     address: Address | None = address()
-    actual: Actual | None = field(default=None, compare=False)
 
     @property
     def type(self) -> InterfaceType:
